@@ -1,0 +1,1 @@
+"""neurohdl co-simulation: cocotb runner, drivers, scoreboards, testbenches."""

@@ -1,0 +1,1 @@
+"""neurohdl flows: config, registry, emission, synthesis, CLI."""

@@ -1,0 +1,1 @@
+"""neurohdl RTL generators (Amaranth 0.5)."""

@@ -1,0 +1,1 @@
+"""neurohdl golden models: numpy only."""
