@@ -1,0 +1,438 @@
+"""Time-multiplexed LIF/CUBA spiking core (spec ``lif.md`` §3)."""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal, signed, unsigned
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..models.lif import CLEAR, SPIKE, TICK, LifNetwork, ceil_log2, pack
+from .lif_lane import U_W, V_W, LifLane, profile_layout
+from .serializer import MaskSerializer
+
+__all__ = ["LifCore", "ev_in_layout", "ev_out_layout", "trace_layout"]
+
+
+def _bits(n: int) -> int:
+    return max(1, ceil_log2(n))
+
+
+def ev_in_layout(n_ax: int) -> data.StructLayout:
+    return data.StructLayout({"addr": unsigned(_bits(n_ax)), "kind": unsigned(2)})
+
+
+def ev_out_layout(n: int) -> data.StructLayout:
+    return data.StructLayout({"addr": unsigned(_bits(n)), "kind": unsigned(1)})
+
+
+def trace_layout(params) -> data.StructLayout:
+    p = params
+    return data.StructLayout(
+        {
+            "g": unsigned(_bits(p.G)),
+            "u": data.ArrayLayout(signed(U_W), p.P),
+            "v": data.ArrayLayout(signed(V_W), p.P),
+            "ref": data.ArrayLayout(unsigned(p.REF_BITS), p.P),
+            "s": unsigned(p.P),
+        }
+    )
+
+
+def _state_layout(params) -> data.StructLayout:
+    fields = {"v": signed(V_W), "ref": unsigned(params.REF_BITS)}
+    if params.CUBA:
+        fields["u"] = signed(U_W)
+    return data.StructLayout(fields)
+
+
+def _ncfg_layout(params) -> data.StructLayout:
+    return data.StructLayout(
+        {
+            "prof": unsigned(_bits(params.N_PROF)),
+            "bias_mant": signed(13),
+            "bias_exp": unsigned(3),
+            "lb": unsigned(1),
+        }
+    )
+
+
+def _pack_words(layout: data.Layout, rows: list) -> list[int]:
+    """Memory init words: each row is a list of per-lane dicts (or ints for a plain lane shape)."""
+    return [int(Const.cast(layout.const(row)).value) for row in rows]
+
+
+class LifCore(wiring.Component):
+    """A core of ``N`` LIF neurons time-multiplexed over ``P`` integrate lanes and ``Q`` update lanes.
+
+    Parameters
+    ----------
+    net : LifNetwork
+        Build parameters and the network; weights, axon table and neuron configuration initialise
+        the memories, profiles become constants.
+
+    Attributes
+    ----------
+    ev_in : In(stream.Signature({addr, kind}))
+        Commands: kind 0 SPIKE(addr), 1 TICK, 2 CLEAR, 3 NOP. Buffered in an ``IN_DEPTH`` FIFO.
+    ev_out : Out(stream.Signature({addr, kind}))
+        Spikes (kind 0) in ascending neuron order, then a TICK marker (kind 1, addr 0), per TICK.
+    trace : Out(stream.Signature(trace_layout))
+        With ``TRACE``: one beat per group per TICK, ascending, post-update state.
+    idle : Out(1)
+        No command is buffered or in flight.
+
+    Timing
+    ------
+    An external SPIKE costs ``max(1, len)`` cycles (one weight word per cycle, no bubbles between
+    events); a loopback spike ``len`` cycles; the TICK sweep ``G * P / Q`` cycles, plus a fixed
+    overhead (:data:`neurohdl.models.lif.TICK_OVERHEAD`). ``rst`` clears the state in ``G`` cycles
+    with ``ev_in.ready`` low.
+    """
+
+    def __init__(self, net: LifNetwork):
+        self.net = net
+        self.params = p = net.params
+        sig = {
+            "ev_in": In(stream.Signature(ev_in_layout(p.N_AX))),
+            "ev_out": Out(stream.Signature(ev_out_layout(p.N))),
+            "idle": Out(1),
+        }
+        if p.TRACE:
+            sig["trace"] = Out(stream.Signature(trace_layout(p)))
+        super().__init__(sig)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, net = self.params, self.net
+        P, Q, G, B = p.P, p.Q, p.G, p.beats
+        packed = pack(net)
+        wdepth = net.wdepth
+        lane_bits = ceil_log2(P)
+
+        # ---- memories ----------------------------------------------------------------------
+        axt_layout = data.StructLayout(
+            {"base": unsigned(_bits(wdepth)), "g0": unsigned(_bits(G)), "len": unsigned(_bits(G + 1))}
+        )
+        axt_init = [
+            {"base": int(b), "g0": int(g), "len": int(n)}
+            for b, g, n in zip(packed["base"], packed["g0"], packed["len"], strict=True)
+        ]
+        m.submodules.axt = axt = memory.Memory(
+            shape=unsigned(axt_layout.size), depth=p.N_AX, init=_pack_words(axt_layout, axt_init)
+        )
+        w_layout = data.ArrayLayout(signed(p.W_BITS), P)
+        m.submodules.wmem = wmem = memory.Memory(
+            shape=unsigned(w_layout.size),
+            depth=wdepth,
+            init=_pack_words(w_layout, [[int(x) for x in row] for row in packed["wmem"]]),
+        )
+        acc_layout = data.ArrayLayout(signed(p.ACC_BITS), P)
+        m.submodules.accm = accm = memory.Memory(shape=unsigned(acc_layout.size), depth=G, init=[])
+        st_layout = data.ArrayLayout(_state_layout(p), P)
+        m.submodules.state = state = memory.Memory(shape=unsigned(st_layout.size), depth=G, init=[])
+        nc_layout = data.ArrayLayout(_ncfg_layout(p), P)
+        lb_rows = packed["len"][p.N_EXT :] > 0 if p.LOOPBACK else [False] * p.N
+        nc_rows = []
+        for g in range(G):
+            row = []
+            for j in range(P):
+                n = g * P + j
+                if n < p.N:
+                    row.append(
+                        {
+                            "prof": int(net.prof[n]),
+                            "bias_mant": int(net.bias_mant[n]),
+                            "bias_exp": int(net.bias_exp[n]),
+                            "lb": int(bool(lb_rows[n])),
+                        }
+                    )
+                else:
+                    row.append({"prof": 0, "bias_mant": 0, "bias_exp": 0, "lb": 0})
+            nc_rows.append(row)
+        m.submodules.ncfg = ncfg = memory.Memory(
+            shape=unsigned(nc_layout.size), depth=G, init=_pack_words(nc_layout, nc_rows)
+        )
+        axt_rd = axt.read_port()
+        w_rd = wmem.read_port()
+        acc_rd = accm.read_port()
+        acc_wr = accm.write_port()
+        st_rd = state.read_port()
+        st_wr = state.write_port()
+        nc_rd = ncfg.read_port()
+        axt_q = axt_layout(axt_rd.data)
+        w_q = w_layout(w_rd.data)
+        acc_q = acc_layout(acc_rd.data)
+        st_q = st_layout(st_rd.data)
+        nc_q = nc_layout(nc_rd.data)
+
+        # ---- event FIFOs -------------------------------------------------------------------
+        in_layout = ev_in_layout(p.N_AX)
+        out_layout = ev_out_layout(p.N)
+        m.submodules.in_fifo = in_fifo = fifo.SyncFIFOBuffered(width=in_layout.size, depth=p.IN_DEPTH)
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(width=out_layout.size, depth=p.OUT_DEPTH)
+        booting = Signal(init=1)
+        head = in_layout(in_fifo.r_data)
+        m.d.comb += [
+            in_fifo.w_data.eq(self.ev_in.payload),
+            in_fifo.w_en.eq(self.ev_in.valid & ~booting),
+            self.ev_in.ready.eq(in_fifo.w_rdy & ~booting),
+            self.ev_out.payload.eq(out_fifo.r_data),
+            self.ev_out.valid.eq(out_fifo.r_rdy),
+            out_fifo.r_en.eq(self.ev_out.ready),
+        ]
+
+        # Loopback set and emit queue hold (g, mask) words; serializers turn them into ids.
+        mask_layout = data.StructLayout({"g": unsigned(_bits(G)), "mask": unsigned(P)})
+        clear_lbq = Signal()
+        lbq = fifo.SyncFIFOBuffered(width=mask_layout.size, depth=max(2, G + 1))
+        m.submodules.lbq = ResetInserter(clear_lbq)(lbq)
+        m.submodules.emq = emq = fifo.SyncFIFOBuffered(width=mask_layout.size, depth=4)
+        m.submodules.lb_ser = lb_ser = MaskSerializer(G, P)
+        m.submodules.em_ser = em_ser = MaskSerializer(G, P)
+        m.d.comb += [
+            lb_ser.i.payload.eq(lbq.r_data),
+            lb_ser.i.valid.eq(lbq.r_rdy),
+            lbq.r_en.eq(lb_ser.i.ready),
+            em_ser.i.payload.eq(emq.r_data),
+            em_ser.i.valid.eq(emq.r_rdy),
+            emq.r_en.eq(em_ser.i.ready),
+        ]
+
+        # ---- integrate pipeline ------------------------------------------------------------
+        # S0 chooses an axon and reads AXT; S1 holds the AXT entry; the issuer walks its window,
+        # reading one WMEM word and ACC group per cycle; I2 adds and writes ACC back.
+        src_valid = Signal()
+        src_axon = Signal(_bits(p.N_AX))
+        s1_valid = Signal()
+        cur_addr = Signal(_bits(wdepth))
+        cur_g = Signal(_bits(G))
+        cur_rem = Signal(_bits(G + 1))
+        i2_valid = Signal()
+        i2_g = Signal(_bits(G))
+        s1_take = Signal()
+        s1_free = Signal()
+        m.d.comb += [
+            s1_take.eq(s1_valid & (cur_rem <= 1)),
+            s1_free.eq(~s1_valid | s1_take),
+            axt_rd.addr.eq(src_axon),
+            axt_rd.en.eq(s1_free),
+        ]
+        with m.If(s1_free):
+            m.d.sync += s1_valid.eq(src_valid)
+        issue = cur_rem != 0
+        with m.If(s1_take):
+            m.d.sync += [cur_addr.eq(axt_q.base), cur_g.eq(axt_q.g0), cur_rem.eq(axt_q.len)]
+        with m.Elif(issue):
+            m.d.sync += [cur_addr.eq(cur_addr + 1), cur_g.eq(cur_g + 1), cur_rem.eq(cur_rem - 1)]
+        m.d.sync += [i2_valid.eq(issue), i2_g.eq(cur_g)]
+        m.d.comb += w_rd.addr.eq(cur_addr)
+
+        fwd_valid = Signal()
+        fwd_g = Signal(_bits(G))
+        fwd_sum = Signal(acc_layout)
+        acc_old = Signal(acc_layout)
+        acc_sum = Signal(acc_layout)
+        m.d.comb += acc_old.eq(Mux(fwd_valid & (fwd_g == i2_g), fwd_sum, acc_q))
+        for j in range(P):
+            m.d.comb += acc_sum[j].eq(acc_old[j] + w_q[j])
+        m.d.sync += [fwd_valid.eq(i2_valid), fwd_g.eq(i2_g), fwd_sum.eq(acc_sum)]
+        int_busy = s1_valid | issue | i2_valid
+
+        # ---- update sweep (U0 .. U3) -------------------------------------------------------
+        u0_valid = Signal()
+        u0_g = Signal(_bits(G))
+        u0_b = Signal(_bits(B))
+        stage = [(Signal(name=f"u{k}_valid"), Signal(_bits(G), name=f"u{k}_g"), Signal(_bits(B), name=f"u{k}_b"))
+                 for k in (1, 2, 3)]
+        (u1_valid, u1_g, u1_b), _, (u3_valid, u3_g, u3_b) = stage
+        u3_last = u3_b == B - 1
+        room = emq.w_rdy & lbq.w_rdy
+        if p.TRACE:
+            m.submodules.trace_fifo = trace_fifo = fifo.SyncFIFOBuffered(width=trace_layout(p).size, depth=2)
+            room &= trace_fifo.w_rdy
+        advance = Signal()
+        m.d.comb += advance.eq(~(u3_valid & u3_last & ~room))
+        with m.If(advance):
+            prev = (u0_valid, u0_g, u0_b)
+            for sv, sg, sb in stage:
+                m.d.sync += [sv.eq(prev[0]), sg.eq(prev[1]), sb.eq(prev[2])]
+                prev = (sv, sg, sb)
+        sweep_busy = u0_valid | u1_valid | stage[1][0] | u3_valid
+
+        lanes = []
+        prof_rows = [Const.cast(self._profile_const(i)) for i in range(p.N_PROF)]
+        prof_table = Array(prof_rows) if p.N_PROF > 1 else None
+        for q in range(Q):
+            lane = LifLane(acc_bits=p.ACC_BITS, cuba=p.CUBA, decay=p.DECAY, ref_bits=p.REF_BITS)
+            m.submodules[f"lane{q}"] = lane
+            lanes.append(lane)
+            js = [b * Q + q for b in range(B)]  # beat b feeds lane q with neuron slot b*Q + q
+            pick = (lambda arr: Array(arr[j] for j in js)[u1_b]) if B > 1 else (lambda arr: arr[js[0]])
+            nc = pick(nc_q)
+            st = pick(st_q)
+            slot = Cat(Const(q, _bits(Q)) if Q > 1 else Cat(), u1_b if B > 1 else Cat(), u1_g)
+            m.d.comb += [
+                lane.en.eq(advance),
+                lane.acc.eq(pick(acc_q)),
+                lane.v.eq(st.v),
+                lane.ref.eq(st.ref),
+                lane.bias_mant.eq(nc.bias_mant),
+                lane.bias_exp.eq(nc.bias_exp),
+                lane.lb.eq(nc.lb),
+                lane.prof.eq(prof_table[nc.prof] if prof_table is not None else prof_rows[0]),
+                lane.real.eq(slot < p.N),
+            ]
+            if p.CUBA:
+                m.d.comb += lane.u.eq(st.u)
+
+        # U3: gather the beats of a group, then write STATE and queue spikes and the trace beat.
+        res_u = [Signal(signed(U_W), name=f"res_u{j}") for j in range(P)]
+        res_v = [Signal(signed(V_W), name=f"res_v{j}") for j in range(P)]
+        res_ref = [Signal(unsigned(p.REF_BITS), name=f"res_ref{j}") for j in range(P)]
+        res_s = [Signal(name=f"res_s{j}") for j in range(P)]
+        res_e = [Signal(name=f"res_e{j}") for j in range(P)]
+        res_l = [Signal(name=f"res_l{j}") for j in range(P)]
+        for b in range(B):
+            for q, lane in enumerate(lanes):
+                j = b * Q + q
+                outs = [(res_u[j], lane.u_o), (res_v[j], lane.v_o), (res_ref[j], lane.ref_o),
+                        (res_s[j], lane.s), (res_e[j], lane.s_emit), (res_l[j], lane.s_loop)]
+                if b == B - 1:
+                    m.d.comb += [dst.eq(src) for dst, src in outs]
+                else:
+                    with m.If(u3_valid & (u3_b == b) & advance):
+                        m.d.sync += [dst.eq(src) for dst, src in outs]
+        write_group = u3_valid & u3_last & advance
+        st_new = Signal(st_layout)
+        for j in range(P):
+            m.d.comb += [st_new[j].v.eq(res_v[j]), st_new[j].ref.eq(res_ref[j])]
+            if p.CUBA:
+                m.d.comb += st_new[j].u.eq(res_u[j])
+        emit_mask = Cat(*res_e)
+        loop_mask = Cat(*res_l)
+        m.d.comb += [
+            st_wr.addr.eq(u3_g),
+            st_wr.data.eq(st_new),
+            st_wr.en.eq(write_group),
+            emq.w_data.eq(Cat(u3_g, emit_mask)),
+            emq.w_en.eq(write_group & (emit_mask != 0)),
+            lbq.w_data.eq(Cat(u3_g, loop_mask)),
+            lbq.w_en.eq(write_group & (loop_mask != 0)),
+        ]
+        if p.TRACE:
+            tr = trace_layout(p)(trace_fifo.w_data)
+            m.d.comb += [tr.g.eq(u3_g), tr.s.eq(Cat(*res_s)), trace_fifo.w_en.eq(write_group)]
+            for j in range(P):
+                m.d.comb += [tr.u[j].eq(res_u[j]), tr.v[j].eq(res_v[j]), tr.ref[j].eq(res_ref[j])]
+            m.d.comb += [
+                self.trace.payload.eq(trace_fifo.r_data),
+                self.trace.valid.eq(trace_fifo.r_rdy),
+                trace_fifo.r_en.eq(self.trace.ready),
+            ]
+
+        # ---- memory port sharing between the phases ---------------------------------------
+        clr_g = Signal(_bits(G))
+        clearing = Signal()
+        sweeping = Signal()
+        m.d.comb += [
+            acc_rd.addr.eq(cur_g),
+            st_rd.addr.eq(u0_g),
+            nc_rd.addr.eq(u0_g),
+            st_rd.en.eq(advance & (u0_b == 0)),
+            nc_rd.en.eq(advance & (u0_b == 0)),
+        ]
+        with m.If(sweeping):
+            m.d.comb += [acc_rd.addr.eq(u0_g), acc_rd.en.eq(advance & (u0_b == 0))]
+        with m.If(clearing):
+            m.d.comb += [acc_wr.addr.eq(clr_g), acc_wr.en.eq(1), acc_wr.data.eq(0),
+                         st_wr.addr.eq(clr_g), st_wr.en.eq(1), st_wr.data.eq(0)]
+        with m.Elif(sweeping):
+            m.d.comb += [acc_wr.addr.eq(u1_g), acc_wr.en.eq(u1_valid & (u1_b == 0)), acc_wr.data.eq(0)]
+        with m.Else():
+            m.d.comb += [acc_wr.addr.eq(i2_g), acc_wr.en.eq(i2_valid), acc_wr.data.eq(acc_sum)]
+
+        # ---- control -----------------------------------------------------------------------
+        is_spike = head.kind == SPIKE
+        in_range = head.addr < p.N_AX
+        out_busy = em_ser.o.valid | (emq.level != 0)
+        out_w = out_layout(out_fifo.w_data)
+        m.d.comb += [
+            out_w.addr.eq(em_ser.o.payload),
+            out_w.kind.eq(0),
+            out_fifo.w_en.eq(em_ser.o.valid),
+            em_ser.o.ready.eq(out_fifo.w_rdy),
+        ]
+        with m.FSM(init="CLEAR"):
+            with m.State("CLEAR"):
+                m.d.comb += [clearing.eq(1), clear_lbq.eq(1)]
+                m.d.sync += clr_g.eq(clr_g + 1)
+                with m.If(clr_g == G - 1):
+                    m.d.sync += [clr_g.eq(0), booting.eq(0)]
+                    m.next = "INTEGRATE"
+            with m.State("INTEGRATE"):
+                with m.If(in_fifo.r_rdy):
+                    with m.If(is_spike):
+                        m.d.comb += [src_valid.eq(in_range), src_axon.eq(head.addr), in_fifo.r_en.eq(s1_free)]
+                    with m.Elif(head.kind == TICK):
+                        m.next = "LOOP"
+                    with m.Elif(head.kind == CLEAR):
+                        m.next = "CLEAR_WAIT"
+                    with m.Else():
+                        m.d.comb += in_fifo.r_en.eq(1)
+            with m.State("CLEAR_WAIT"):
+                with m.If(~int_busy):
+                    m.d.comb += in_fifo.r_en.eq(1)
+                    m.next = "CLEAR"
+            with m.State("LOOP"):
+                m.d.comb += [
+                    src_valid.eq(lb_ser.o.valid),
+                    src_axon.eq(p.N_EXT + lb_ser.o.payload),
+                    lb_ser.o.ready.eq(s1_free),
+                ]
+                with m.If(~lb_ser.o.valid & (lbq.level == 0) & ~int_busy):
+                    m.next = "SWEEP"
+            with m.State("SWEEP"):
+                m.d.comb += [sweeping.eq(1), u0_valid.eq(1)]
+                with m.If(advance):
+                    m.d.sync += u0_b.eq(u0_b + 1)
+                    with m.If(u0_b == B - 1):
+                        m.d.sync += [u0_b.eq(0), u0_g.eq(u0_g + 1)]
+                        with m.If(u0_g == G - 1):
+                            m.d.sync += u0_g.eq(0)
+                            m.next = "SWEEP_DRAIN"
+            with m.State("SWEEP_DRAIN"):
+                m.d.comb += sweeping.eq(1)
+                with m.If(~sweep_busy & ~out_busy):
+                    m.next = "TICK_OUT"
+            with m.State("TICK_OUT"):
+                m.d.comb += [
+                    out_w.addr.eq(0),
+                    out_w.kind.eq(1),
+                    out_fifo.w_en.eq(1),
+                ]
+                with m.If(out_fifo.w_rdy):
+                    m.d.comb += in_fifo.r_en.eq(1)
+                    m.next = "INTEGRATE"
+        m.d.comb += self.idle.eq(~booting & ~in_fifo.r_rdy & ~int_busy & ~sweep_busy & ~out_busy)
+        return m
+
+    def _profile_const(self, i: int) -> Const:
+        net = self.net
+        du, dv, leak = int(net.du[i]), int(net.dv[i]), int(net.leak[i])
+        ku = 12 - (du + 1).bit_length() + 1
+        kv = 12 - dv.bit_length() + 1 if dv else 0
+        layout = profile_layout(self.params.REF_BITS)
+        return layout.const(
+            {
+                "du": du,
+                "dv": dv,
+                "vth": int(net.vth[i]),
+                "wexp": int(net.wexp[i]),
+                "leak": leak,
+                "reset": int(net.reset[i]),
+                "cmp": int(net.cmp[i]),
+                "ref": int(net.ref[i]),
+                "emit": int(net.emit[i]),
+                "ku": ku if self.params.DECAY == "shift" else 0,
+                "kv": kv if self.params.DECAY == "shift" else 0,
+                "v_hold": int(dv == 0),
+            }
+        )
