@@ -175,16 +175,24 @@ class LifNetwork:
         return cls(params=LifParams(**params), **fields)
 
 
-def random_network(params: LifParams, seed: int, density: float = 0.5, extreme: bool = False) -> LifNetwork:
+def random_network(
+    params: LifParams, seed: int, density: float = 0.5, extreme: bool = False, span: int = 0
+) -> LifNetwork:
     """A random network covering every mode the build parameters allow.
 
     ``extreme`` draws parameters near the wrap and clamp edges (large weights, wide shifts, big biases).
+    ``span > 0`` keeps each axon's targets within ``span`` consecutive neurons at a random offset
+    (local connectivity, which keeps the packed weight memory small).
     """
     rng = np.random.default_rng(seed)
     p = params
     wmax = (1 << (p.W_BITS - 1)) - 1
     W = rng.integers(-wmax - 1, wmax + 1, size=(p.N_AX, p.N))
     mask = rng.random((p.N_AX, p.N)) < density
+    if 0 < span < p.N:
+        start = rng.integers(0, p.N - span + 1, size=(p.N_AX, 1))
+        col = np.arange(p.N)[None, :]
+        mask &= (col >= start) & (col < start + span)
     # Whole empty rows and empty group windows are part of what the RTL must handle.
     mask[rng.random(p.N_AX) < 0.1] = False
     W = np.where(mask, W, 0)

@@ -1,0 +1,1 @@
+"""Block descriptors; importing a module registers its block."""

@@ -1,0 +1,21 @@
+"""Errors that the CLI turns into one line and an exit code."""
+
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_MISSING_TOOL = 0, 1, 2, 3
+
+
+class NeurohdlError(Exception):
+    """An error with a one-line message for the user and the CLI exit code that goes with it."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(NeurohdlError):
+    exit_code = EXIT_BAD_INPUT
+
+
+class MissingToolError(NeurohdlError):
+    exit_code = EXIT_MISSING_TOOL
+
+
+class CheckFailed(NeurohdlError):
+    exit_code = EXIT_MISMATCH
