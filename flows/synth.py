@@ -109,7 +109,7 @@ def synth(
     progress(f"nextpnr-{t.family} (seed {seed})")
     pnr = [
         _tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", "report.json",
-        "--freq", str(t.freq_mhz), "--seed", str(seed), "-l", "nextpnr.log", "-q",
+        "--freq", str(t.freq_mhz), "--seed", str(seed), "--timing-allow-fail", "-l", "nextpnr.log", "-q",
     ]
     proc = _run(pnr, out, out / "nextpnr.stdout")
     if proc.returncode != 0 or not (out / "report.json").exists():

@@ -189,7 +189,9 @@ class LifCore(wiring.Component):
         lbq = fifo.SyncFIFOBuffered(width=mask_layout.size, depth=max(2, G + 1))
         m.submodules.lbq = ResetInserter(clear_lbq)(lbq)
         m.submodules.emq = emq = fifo.SyncFIFOBuffered(width=mask_layout.size, depth=4)
-        m.submodules.lb_ser = lb_ser = MaskSerializer(G, P)
+        # CLEAR empties Λ: the queue and the word its serializer may already hold.
+        lb_ser = MaskSerializer(G, P)
+        m.submodules.lb_ser = ResetInserter(clear_lbq)(lb_ser)
         m.submodules.em_ser = em_ser = MaskSerializer(G, P)
         m.d.comb += [
             lb_ser.i.payload.eq(lbq.r_data),

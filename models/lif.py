@@ -334,6 +334,7 @@ class LifResult:
     s: np.ndarray
     ext_events: int = 0
     loop_events: int = 0
+    clears: int = 0
     words: int = 0
     effective_acs: int = 0
     per_tick: list = field(default_factory=list)
@@ -361,7 +362,7 @@ class LifModel:
         p, net, ln = self.p, self.net, self.packed["len"]
         events = np.asarray(events, dtype=np.int64).reshape(-1, 2)
         out, us, vs, refs, ss, per_tick = [], [], [], [], [], []
-        ext = loop = words = acs = 0
+        ext = loop = words = acs = clears = 0
         step_ext = step_words = 0
         pending: list[int] = []
 
@@ -402,6 +403,7 @@ class LifModel:
                 per_tick.append({"ext_cycles": step_words, "loop_words": lam_words, "ext_events": step_ext})
                 step_ext = step_words = 0
             elif kind == CLEAR:
+                clears += 1
                 pending = []
                 self.clear()
             else:
@@ -417,6 +419,7 @@ class LifModel:
             s=np.asarray(ss, dtype=np.int64).reshape(shape),
             ext_events=ext,
             loop_events=loop,
+            clears=clears,
             words=words,
             effective_acs=acs,
             per_tick=per_tick,
@@ -426,11 +429,13 @@ class LifModel:
 # --------------------------------------------------------------------------------------------------
 # Cycle model (spec §4)
 
-#: Fixed per-TICK overhead of the RTL: drain of the integrate pipeline, sweep pipeline fill and drain,
-#: and the TICK marker. Measured on the RTL and pinned by a cosim test.
-TICK_OVERHEAD = 9
-#: Cycles of a CLEAR beyond the G-cycle clear sweep.
-CLEAR_OVERHEAD = 3
+#: Fixed per-TICK overhead D of the RTL: integrate-pipeline drain, sweep pipeline fill and drain, and
+#: the TICK marker (spec target D <= 10). Pinned by a cosim test.
+TICK_OVERHEAD = 7
+#: Cycles of a CLEAR beyond its sweep over the ``G * P / Q`` state words.
+CLEAR_OVERHEAD = 2
+#: Latency from the first accepted ``ev_in`` beat until the core starts on it (input FIFO).
+START_LATENCY = 4
 
 
 def cycles(result: LifResult, params: LifParams) -> int:
@@ -438,12 +443,12 @@ def cycles(result: LifResult, params: LifParams) -> int:
 
     Per TICK: ``sum(max(1, len_a))`` over external events (an event the core drops, or a NOP,
     costs one cycle), ``sum(len)`` over loopback events, ``G * P / Q`` sweep cycles and
-    :data:`TICK_OVERHEAD`. Emitted spikes that the serializer has not sent when the sweep ends add
-    to this; :func:`cycles` counts them only beyond the sweep length.
+    :data:`TICK_OVERHEAD`; emitted spikes beyond one per sweep cycle add to it, since the output
+    serializer sends one per cycle. A CLEAR costs ``G * P / Q + CLEAR_OVERHEAD``.
     """
-    total = 0
     sweep = params.G * params.beats
     emitted = _emitted_per_tick(result)
+    total = START_LATENCY + result.clears * (sweep + CLEAR_OVERHEAD)
     for t, info in enumerate(result.per_tick):
         total += info["ext_cycles"] + info["loop_words"] + sweep + TICK_OVERHEAD
         total += max(0, emitted[t] - sweep)
