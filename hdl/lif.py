@@ -246,9 +246,10 @@ class LifCore(wiring.Component):
         u0_valid = Signal()
         u0_g = Signal(_bits(G))
         u0_b = Signal(_bits(B))
+        # U1 feeds the lanes; their results are in the last stage, LifLane.LATENCY cycles later.
         stage = [(Signal(name=f"u{k}_valid"), Signal(_bits(G), name=f"u{k}_g"), Signal(_bits(B), name=f"u{k}_b"))
-                 for k in (1, 2, 3)]
-        (u1_valid, u1_g, u1_b), _, (u3_valid, u3_g, u3_b) = stage
+                 for k in range(1, LifLane.LATENCY + 2)]
+        (u1_valid, u1_g, u1_b), (u3_valid, u3_g, u3_b) = stage[0], stage[-1]
         u3_last = u3_b == B - 1
         room = emq.w_rdy & lbq.w_rdy
         if p.TRACE:
@@ -261,7 +262,9 @@ class LifCore(wiring.Component):
             for sv, sg, sb in stage:
                 m.d.sync += [sv.eq(prev[0]), sg.eq(prev[1]), sb.eq(prev[2])]
                 prev = (sv, sg, sb)
-        sweep_busy = u0_valid | u1_valid | stage[1][0] | u3_valid
+        sweep_busy = u0_valid
+        for sv, _, _ in stage:
+            sweep_busy |= sv
 
         lanes = []
         prof_rows = [Const.cast(self._profile_const(i)) for i in range(p.N_PROF)]

@@ -1,6 +1,8 @@
 """One LIF/CUBA update lane (spec ``lif.md`` §2.3 and §3.4, stages U1-U3)."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,7 +44,9 @@ def _shift_decay(x, k):
 
 
 class LifLane(wiring.Component):
-    """Updates one neuron per enabled cycle, with two register stages.
+    """Updates one neuron per enabled cycle, through :attr:`LATENCY` register stages.
+
+    Each stage has at most two carry chains in series, so the lane is not what limits Fmax.
 
     Parameters
     ----------
@@ -63,9 +67,11 @@ class LifLane(wiring.Component):
         The neuron, sampled in cycle U1. ``real`` is low on padding lanes, whose outputs are zero.
         ``lb`` says the neuron's spikes loop back to a non-empty axon row.
     u_o, v_o, ref_o, s, s_emit, s_loop : Out
-        The updated neuron, valid two enabled cycles after its inputs (U3), combinational from the
-        stage-2 registers.
+        The updated neuron, valid :attr:`LATENCY` enabled cycles after its inputs, combinational
+        from the last stage's registers.
     """
+
+    LATENCY = 5
 
     def __init__(self, *, acc_bits: int, cuba: bool, decay: str, ref_bits: int):
         self.acc_bits, self.cuba, self.decay, self.ref_bits = acc_bits, cuba, decay, ref_bits
@@ -94,93 +100,76 @@ class LifLane(wiring.Component):
         m = Module()
         pr = self.prof
 
-        # U1: scale a, form the decays' products (or shifts), the linear leak and the bias.
+        def stage(name: str, **values) -> SimpleNamespace:
+            """Register ``values`` (advancing with ``en``); returns the registers by name."""
+            regs = {}
+            for key, value in values.items():
+                shape = value.shape()
+                regs[key] = reg = Signal(shape, name=f"{name}_{key}")
+                with m.If(self.en):
+                    m.d.sync += reg.eq(value)
+            return SimpleNamespace(**regs)
+
+        # Stage 1: scale a, form the decays' products (or shifts), the linear leak and the bias.
         wexp = pr.wexp
         a_shift = Mux(wexp[-1], self.acc >> (-wexp).as_unsigned()[:4], self.acc << wexp.as_unsigned()[:3])
-        a = Signal(signed(16))
-        m.d.comb += a.eq(Mux(a_shift < -(1 << 15), -(1 << 15), Mux(a_shift > (1 << 15) - 1, (1 << 15) - 1, a_shift)))
+        a = Mux(a_shift < -(1 << 15), -(1 << 15), Mux(a_shift > (1 << 15) - 1, (1 << 15) - 1, a_shift))
         lin_l = Cat(Signal(6), pr.dv, Signal(1)).as_signed()
         v_lin = Mux(self.v > lin_l, self.v - lin_l, Mux(self.v < -lin_l, self.v + lin_l, 0))
-
-        r1_a = Signal(signed(16))
-        r1_ud = Signal(signed(38))  # product (mul) or decayed u (shift)
-        r1_vd = Signal(signed(38))
-        r1_vlin = Signal(signed(V_W + 1))
-        r1_bias = Signal(signed(21))
-        r1_ref = Signal(unsigned(self.ref_bits))
-        r1_prof = Signal(profile_layout(self.ref_bits))
-        r1_real = Signal()
-        r1_lb = Signal()
         if self.decay == "mul":
-            ud = self.u * (4095 - pr.du) if self.cuba else 0
+            ud = self.u * (4095 - pr.du) if self.cuba else Const(0, signed(2))
             vd = self.v * (4096 - pr.dv)
         else:
-            ud = _shift_decay(self.u, pr.ku) if self.cuba else 0
+            ud = _shift_decay(self.u, pr.ku) if self.cuba else Const(0, signed(2))
             vd = Mux(pr.v_hold, self.v, _shift_decay(self.v, pr.kv))
-        with m.If(self.en):
-            m.d.sync += [
-                r1_a.eq(a),
-                r1_ud.eq(ud),
-                r1_vd.eq(vd),
-                r1_vlin.eq(v_lin),
-                r1_bias.eq(self.bias_mant << self.bias_exp),
-                r1_ref.eq(self.ref),
-                r1_prof.eq(pr),
-                r1_real.eq(self.real),
-                r1_lb.eq(self.lb),
-            ]
+        keep = dict(ref=self.ref, prof=pr, real=self.real, lb=self.lb)
+        s1 = stage("s1", a=a[:16].as_signed(), ud=ud, vd=vd, v_lin=v_lin,
+                   bias=self.bias_mant << self.bias_exp, **keep)
+        keep = dict(ref=s1.ref, prof=s1.prof, real=s1.real, lb=s1.lb)
 
-        # U2: round toward zero, fold u, sum v.
-        if self.decay == "mul":
-            u_dec, v_mul = _rtz12(r1_ud), _rtz12(r1_vd)
-        else:
-            u_dec, v_mul = r1_ud, r1_vd
-        u1 = Signal(signed(27))
-        un = Signal(signed(U_W))
-        a6 = Cat(Signal(6), r1_a).as_signed()
-        if self.cuba:
-            m.d.comb += u1.eq(u_dec + a6)
-            m.d.comb += un.eq(Mux(u1 > U_MAX, u1 - (1 << 24), Mux(u1 <= -U_MAX, u1 + (1 << 24), u1)))
-        else:
-            m.d.comb += un.eq(a6)
-        v_dec = Mux(r1_prof.leak, r1_vlin, v_mul)
-        r2_vsum = Signal(signed(28))
-        r2_u = Signal(signed(U_W))
-        r2_ref = Signal(unsigned(self.ref_bits))
-        r2_prof = Signal(profile_layout(self.ref_bits))
-        r2_real = Signal()
-        r2_lb = Signal()
-        with m.If(self.en):
-            m.d.sync += [
-                r2_vsum.eq(v_dec + un + r1_bias),
-                r2_u.eq(un),
-                r2_ref.eq(r1_ref),
-                r2_prof.eq(r1_prof),
-                r2_real.eq(r1_real),
-                r2_lb.eq(r1_lb),
-            ]
+        # Stage 2: round the products toward zero and choose the v leak.
+        u_dec, v_mul = (_rtz12(s1.ud), _rtz12(s1.vd)) if self.decay == "mul" else (s1.ud, s1.vd)
+        v_dec = Mux(s1.prof.leak, s1.v_lin, v_mul)
+        s2 = stage("s2", u_dec=u_dec[:U_W + 1].as_signed(), v_dec=v_dec[:V_W + 1].as_signed(),
+                   a6=Cat(Const(0, 6), s1.a).as_signed(), bias=s1.bias, **keep)
+        keep = dict(ref=s2.ref, prof=s2.prof, real=s2.real, lb=s2.lb)
 
-        # U3: clamp, compare, reset, refractory.
-        v1 = Signal(signed(V_W))
-        m.d.comb += v1.eq(Mux(r2_vsum > V_MAX, V_MAX, Mux(r2_vsum < -V_MAX, -V_MAX, r2_vsum)))
-        theta = Cat(Signal(6), r2_prof.vth, Signal(1)).as_signed()
-        fire = Mux(r2_prof.cmp, v1 >= theta, v1 > theta)
+        # Stage 3: add the input to u; add the bias to v.
+        u1 = (s2.u_dec + s2.a6) if self.cuba else s2.a6
+        s3 = stage("s3", u1=u1[:27].as_signed(), vb=(s2.v_dec + s2.bias)[:27].as_signed(), **keep)
+        keep = dict(ref=s3.ref, prof=s3.prof, real=s3.real, lb=s3.lb)
+
+        # Stage 4: fold u into (-2^23, 2^23].
+        u1 = s3.u1
+        un = Mux(u1 > U_MAX, u1 - (1 << 24), Mux(u1 <= -U_MAX, u1 + (1 << 24), u1)) if self.cuba else u1
+        s4 = stage("s4", un=un[:U_W].as_signed(), vb=s3.vb, **keep)
+        keep = dict(ref=s4.ref, prof=s4.prof, real=s4.real, lb=s4.lb)
+
+        # Stage 5: sum and clamp v.
+        vsum = s4.vb + s4.un
+        v1 = Mux(vsum > V_MAX, V_MAX, Mux(vsum < -V_MAX, -V_MAX, vsum))
+        s5 = stage("s5", v1=v1[:V_W].as_signed(), un=s4.un, **keep)
+
+        # Output (combinational from stage 5): compare, reset, refractory.
+        v1 = s5.v1
+        theta = Cat(Const(0, 6), s5.prof.vth, Const(0, 1)).as_signed()
+        fire = Mux(s5.prof.cmp, v1 >= theta, v1 > theta)
         in_ref = Signal()
         if self.ref_bits:
-            m.d.comb += in_ref.eq(r2_ref != 0)
+            m.d.comb += in_ref.eq(s5.ref != 0)
         s = Signal()
-        m.d.comb += s.eq(fire & ~in_ref & r2_real)
-        v_fired = Mux(r2_prof.reset, v1 - theta, 0)
-        with m.If(r2_real):
+        m.d.comb += s.eq(fire & ~in_ref & s5.real)
+        v_fired = Mux(s5.prof.reset, v1 - theta, 0)
+        with m.If(s5.real):
             m.d.comb += [
-                self.u_o.eq(r2_u),
+                self.u_o.eq(s5.un),
                 self.v_o.eq(Mux(in_ref, 0, Mux(s, v_fired, v1))),
             ]
             if self.ref_bits:
-                m.d.comb += self.ref_o.eq(Mux(in_ref, r2_ref - 1, Mux(s, r2_prof.ref, 0)))
+                m.d.comb += self.ref_o.eq(Mux(in_ref, s5.ref - 1, Mux(s, s5.prof.ref, 0)))
         m.d.comb += [
             self.s.eq(s),
-            self.s_emit.eq(s & r2_prof.emit),
-            self.s_loop.eq(s & r2_lb),
+            self.s_emit.eq(s & s5.prof.emit),
+            self.s_loop.eq(s & s5.lb),
         ]
         return m

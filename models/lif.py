@@ -431,9 +431,11 @@ class LifModel:
 
 #: Fixed per-TICK overhead D of the RTL: integrate-pipeline drain, sweep pipeline fill and drain, and
 #: the TICK marker (spec target D <= 10). Pinned by a cosim test.
-TICK_OVERHEAD = 7
+TICK_OVERHEAD = 10
 #: Cycles of a CLEAR beyond its sweep over the ``G * P / Q`` state words.
 CLEAR_OVERHEAD = 2
+#: Extra cycles of a step that integrated anything: the S1/issue/I2 tail drains before the sweep.
+INTEGRATE_DRAIN = 2
 #: Latency from the first accepted ``ev_in`` beat until the core starts on it (input FIFO).
 START_LATENCY = 4
 
@@ -443,7 +445,7 @@ def cycles(result: LifResult, params: LifParams) -> int:
 
     Per TICK: ``sum(max(1, len_a))`` over external events (an event the core drops, or a NOP,
     costs one cycle), ``sum(len)`` over loopback events, ``G * P / Q`` sweep cycles and
-    :data:`TICK_OVERHEAD`; emitted spikes beyond one per sweep cycle add to it, since the output
+    :data:`TICK_OVERHEAD`, plus :data:`INTEGRATE_DRAIN` when the step integrated anything; emitted spikes beyond one per sweep cycle add to it, since the output
     serializer sends one per cycle. A CLEAR costs ``G * P / Q + CLEAR_OVERHEAD``.
     """
     sweep = params.G * params.beats
@@ -451,6 +453,7 @@ def cycles(result: LifResult, params: LifParams) -> int:
     total = START_LATENCY + result.clears * (sweep + CLEAR_OVERHEAD)
     for t, info in enumerate(result.per_tick):
         total += info["ext_cycles"] + info["loop_words"] + sweep + TICK_OVERHEAD
+        total += INTEGRATE_DRAIN if info["ext_cycles"] or info["loop_words"] else 0
         total += max(0, emitted[t] - sweep)
     return total
 
