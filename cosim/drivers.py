@@ -75,7 +75,9 @@ class StreamSource:
 class StreamSink:
     """Drives ``<prefix>__ready`` from a :class:`Throttle` and hands each accepted beat to ``on_beat``."""
 
-    def __init__(self, dut, prefix: str, codec: Codec, throttle: Throttle, on_beat: Callable[[dict, int], None]):
+    def __init__(
+        self, dut, prefix: str, codec: Codec, throttle: Throttle, on_beat: Callable[[dict, int], None]
+    ):
         self.valid = getattr(dut, f"{prefix}__valid")
         self.ready = getattr(dut, f"{prefix}__ready")
         self.payload = getattr(dut, f"{prefix}__payload")
@@ -146,5 +148,8 @@ class Scoreboard:
         return len(self.received.get(stream, [])) >= len(self.expected[stream])
 
     def missing(self) -> dict[str, int]:
-        return {s: len(e) - len(self.received.get(s, [])) for s, e in self.expected.items()
-                if len(self.received.get(s, [])) < len(e)}
+        return {
+            s: len(e) - len(self.received.get(s, []))
+            for s, e in self.expected.items()
+            if len(self.received.get(s, [])) < len(e)
+        }

@@ -16,7 +16,9 @@ def flatten_layout(shape: Any, prefix: str = "", offset: int = 0, index: int = -
     if isinstance(shape, data.StructLayout):
         out = []
         for name, fld in shape:
-            out += flatten_layout(fld.shape, f"{prefix}.{name}" if prefix else name, offset + fld.offset, index)
+            out += flatten_layout(
+                fld.shape, f"{prefix}.{name}" if prefix else name, offset + fld.offset, index
+            )
         return out
     if isinstance(shape, data.ArrayLayout):
         out = []
@@ -51,7 +53,7 @@ class Codec:
     def __init__(self, fields: list[list]):
         self.fields = fields
         self.names = []
-        for name, index, *_ in fields:
+        for name, *_ in fields:
             if name not in self.names:
                 self.names.append(name)
         self.lengths = {n: 1 + max(i for nm, i, *_ in fields if nm == n) for n in self.names}

@@ -23,7 +23,16 @@ import numpy as np
 
 from . import simulators
 
-VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
+VERILATOR_ARGS = [
+    "-Wno-fatal",
+    "-Wno-WIDTH",
+    "-Wno-UNOPTFLAT",
+    "-O3",
+    "--x-assign",
+    "fast",
+    "--x-initial",
+    "fast",
+]
 
 
 @dataclass
@@ -158,7 +167,7 @@ def run_cosim(
         progress(f"build ({sim})")
         try:
             runner.build(
-                verilog_sources=[src],
+                sources=[src],
                 hdl_toplevel=block.name,
                 build_dir=build_dir / "sim",
                 timescale=("1ns", "1ps"),

@@ -36,7 +36,9 @@ def _run_version(cmd: list[str]) -> str:
 def icarus() -> SimInfo:
     path = shutil.which("iverilog")
     if not path or not shutil.which("vvp"):
-        return SimInfo("icarus", False, problem="Icarus Verilog not found: install it with 'apt-get install iverilog'")
+        return SimInfo(
+            "icarus", False, problem="Icarus Verilog not found: install it with 'apt-get install iverilog'"
+        )
     return SimInfo("icarus", True, _run_version([path, "-V"]).replace("Icarus Verilog version ", ""), path)
 
 
@@ -67,7 +69,10 @@ def verilator() -> SimInfo:
     m = re.search(r"(\d+)\.(\d+)", line)
     if not m or (int(m[1]), int(m[2])) < MIN_VERILATOR:
         return SimInfo(
-            "verilator", False, line, path,
+            "verilator",
+            False,
+            line,
+            path,
             problem=f"Verilator at {path} is '{line}', older than 5.036, which cocotb 2.1 needs: {fix}",
         )
     return SimInfo("verilator", True, line, path)

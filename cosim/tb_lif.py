@@ -73,9 +73,15 @@ class LifTestbench(StreamTestbench):
 async def lif_against_model(dut):
     tb = LifTestbench(dut)
     n_events = len(tb.stim["events"])
-    results = await tb.run(max_cycles=400 * n_events + 200 * len(tb.scoreboard.expected.get("trace", [])) + 20000)
+    results = await tb.run(
+        max_cycles=400 * n_events + 200 * len(tb.scoreboard.expected.get("trace", [])) + 20000
+    )
     dut._log.info(
         "lif: seed %d, %d events in, %s beats out, %d cycles, %d mismatches",
-        tb.job["seed"], n_events, results["received"], results["cycles"], results["mismatch_count"],
+        tb.job["seed"],
+        n_events,
+        results["received"],
+        results["cycles"],
+        results["mismatch_count"],
     )
     check(results)

@@ -1,4 +1,7 @@
-"""The ``neurohdl`` command line. Exit codes: 0 ok, 1 mismatch or failed check, 2 bad input, 3 missing tool."""
+"""The ``neurohdl`` command line.
+
+Exit codes: 0 ok, 1 mismatch or failed check, 2 bad input, 3 missing tool.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ def progress(msg: str) -> None:
 
 
 def _block_args(p: argparse.ArgumentParser, block_required: bool = True) -> None:
-    p.add_argument("block", nargs="?" if not block_required else None, help="block name (see 'neurohdl list')")
+    p.add_argument(
+        "block", nargs="?" if not block_required else None, help="block name (see 'neurohdl list')"
+    )
     p.add_argument("--preset", help="a preset shipped with the block")
     p.add_argument("--config", help="a config file (YAML: block, params, cosim, synth)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
@@ -30,7 +35,9 @@ def _resolve(args):
 
 def _table(rows: list[tuple], header: tuple) -> str:
     rows = [tuple(str(c) for c in r) for r in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h)) for i, h in enumerate(header)]
+    widths = [
+        max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h)) for i, h in enumerate(header)
+    ]
     line = "  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True))
     out = [line.rstrip(), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -44,15 +51,17 @@ def cmd_list(args) -> int:
     blocks = []
     for name in registry.names():
         b = registry.get(name)
-        blocks.append({
-            "name": name,
-            "summary": b.summary,
-            "presets": b.presets,
-            "parameters": [p.describe() for p in b.params],
-            "stimulus_keys": {k: d for k, (_, _, d) in b.stimulus_keys.items()},
-            "dump_keys": b.dump_keys,
-            "vectors": b.vectors_meaning,
-        })
+        blocks.append(
+            {
+                "name": name,
+                "summary": b.summary,
+                "presets": b.presets,
+                "parameters": [p.describe() for p in b.params],
+                "stimulus_keys": {k: d for k, (_, _, d) in b.stimulus_keys.items()},
+                "dump_keys": b.dump_keys,
+                "vectors": b.vectors_meaning,
+            }
+        )
     if args.json:
         print(json.dumps({"blocks": blocks}, indent=2))
         return EXIT_OK
@@ -61,8 +70,11 @@ def cmd_list(args) -> int:
         print(f"  presets: {', '.join(b['presets'])}")
         rows = []
         for p in b["parameters"]:
-            rng = "|".join(map(str, p["choices"])) if "choices" in p else (
-                f"{p['range'][0]}..{p['range'][1]}" if "range" in p else "")
+            rng = (
+                "|".join(map(str, p["choices"]))
+                if "choices" in p
+                else (f"{p['range'][0]}..{p['range'][1]}" if "range" in p else "")
+            )
             rows.append((p["name"], p["type"], rng, p["default"], p["description"]))
         print("  " + _table(rows, ("param", "type", "range", "default", "description")).replace("\n", "\n  "))
     return EXIT_OK
@@ -85,7 +97,10 @@ def cmd_generate(args) -> int:
     if args.json:
         print(json.dumps(man, indent=2, default=str))
     else:
-        print(f"wrote {args.output}/{man['verilog']} (sha256 {man['sha256'][:16]}) and {args.output}/manifest.json")
+        print(
+            f"wrote {args.output}/{man['verilog']} (sha256 {man['sha256'][:16]}) "
+            f"and {args.output}/manifest.json"
+        )
     return EXIT_OK
 
 
@@ -101,21 +116,40 @@ def cmd_cosim(args) -> int:
     waves = args.waves or cfg.cosim.get("waves")
     if waves not in (None, "fst", "vcd"):
         raise NeurohdlError(f"cosim.waves: {waves!r} is not one of fst, vcd")
-    res = run_cosim(cfg, sim=sim, seed=seed, vectors=vectors, waves=waves, stimulus=args.stimulus,
-                    dump=args.dump, backpressure=not args.no_backpressure, progress=progress)
+    res = run_cosim(
+        cfg,
+        sim=sim,
+        seed=seed,
+        vectors=vectors,
+        waves=waves,
+        stimulus=args.stimulus,
+        dump=args.dump,
+        backpressure=not args.no_backpressure,
+        progress=progress,
+    )
     d = res.to_json()
     if args.json:
         print(json.dumps(d, indent=2, default=str))
     else:
         ratio = f"{res.cycles / res.model_cycles:.3f}" if res.model_cycles else "n/a"
         rows = [
-            ("block", res.block), ("simulator", sim), ("seed", res.seed),
+            ("block", res.block),
+            ("simulator", sim),
+            ("seed", res.seed),
             ("stimulus", args.stimulus or f"random, {vectors} {registry.get(cfg.block).vectors_meaning}"),
-            ("beats in", res.sent), ("beats out", res.received), ("expected out", res.expected),
-            ("cycles", f"{res.cycles} (model {res.model_cycles}, ratio {ratio}, "
-                       f"{'with' if res.backpressure else 'no'} back-pressure)"),
-            ("mismatches", len(res.mismatches)), ("missing", res.missing or "none"),
-            ("waves", res.waves or "off"), ("log", res.log), ("time", f"{res.elapsed_s} s"),
+            ("beats in", res.sent),
+            ("beats out", res.received),
+            ("expected out", res.expected),
+            (
+                "cycles",
+                f"{res.cycles} (model {res.model_cycles}, ratio {ratio}, "
+                f"{'with' if res.backpressure else 'no'} back-pressure)",
+            ),
+            ("mismatches", len(res.mismatches)),
+            ("missing", res.missing or "none"),
+            ("waves", res.waves or "off"),
+            ("log", res.log),
+            ("time", f"{res.elapsed_s} s"),
         ]
         if args.dump:
             rows.append(("dump", args.dump))
@@ -124,8 +158,10 @@ def cmd_cosim(args) -> int:
             print(f"MISMATCH {m['stream']} {m['where']}: expected {m['expected']}, got {m['got']}")
         if res.timed_out:
             print("TIMED OUT before every expected beat arrived")
-        print(("PASS" if res.passed else "FAIL") + f": {len(res.mismatches)} mismatches; "
-              f"reproduce with --seed {res.seed}")
+        print(
+            ("PASS" if res.passed else "FAIL") + f": {len(res.mismatches)} mismatches; "
+            f"reproduce with --seed {res.seed}"
+        )
     return EXIT_OK if res.passed else EXIT_MISMATCH
 
 
@@ -143,10 +179,16 @@ def cmd_synth(args) -> int:
     else:
         d = r["device"]
         rows = [
-            ("LUT4", f"{r['lut4']} / {d['luts']}"), ("FF", r["ff"]), ("carry", r["carry"]),
-            ("BRAM", f"{r['bram']} / {d['brams']}"), ("SPRAM", r["spram"]), ("DSP", f"{r['dsp']} / {d['dsps']}"),
-            ("Fmax", f"{r['fmax_mhz']} MHz (constraint {r['constraint_mhz']} MHz)"), ("seed", r["seed"]),
-            ("wrapper", r["wrapper"]), ("dir", r["dir"]),
+            ("LUT4", f"{r['lut4']} / {d['luts']}"),
+            ("FF", r["ff"]),
+            ("carry", r["carry"]),
+            ("BRAM", f"{r['bram']} / {d['brams']}"),
+            ("SPRAM", r["spram"]),
+            ("DSP", f"{r['dsp']} / {d['dsps']}"),
+            ("Fmax", f"{r['fmax_mhz']} MHz (constraint {r['constraint_mhz']} MHz)"),
+            ("seed", r["seed"]),
+            ("wrapper", r["wrapper"]),
+            ("dir", r["dir"]),
         ]
         print(_table(rows, (f"{r['block']} on {target}", "")))
     return EXIT_OK

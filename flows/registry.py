@@ -174,4 +174,6 @@ def resolve(
         b.check(params)
     except ValueError as e:
         raise ConfigError(f"{source + ': ' if source else ''}params: {e}") from None
-    return Config(block=block, params=params, cosim=cosim, synth=synth, source=source or (preset or "defaults"))
+    return Config(
+        block=block, params=params, cosim=cosim, synth=synth, source=source or (preset or "defaults")
+    )

@@ -38,10 +38,22 @@ TARGETS = {
 
 # Cell names in yosys `stat` per family: LUTs, flip-flops, block RAM, DSP, carry.
 CELLS = {
-    "ice40": {"lut": ("SB_LUT4",), "ff": ("SB_DFF",), "bram": ("SB_RAM40_4K",), "spram": ("SB_SPRAM256KA",),
-              "dsp": ("SB_MAC16",), "carry": ("SB_CARRY",)},
-    "ecp5": {"lut": ("LUT4",), "ff": ("TRELLIS_FF",), "bram": ("DP16KD",), "spram": (), "dsp": ("MULT18X18D",),
-             "carry": ("CCU2C",)},
+    "ice40": {
+        "lut": ("SB_LUT4",),
+        "ff": ("SB_DFF",),
+        "bram": ("SB_RAM40_4K",),
+        "spram": ("SB_SPRAM256KA",),
+        "dsp": ("SB_MAC16",),
+        "carry": ("SB_CARRY",),
+    },
+    "ecp5": {
+        "lut": ("LUT4",),
+        "ff": ("TRELLIS_FF",),
+        "bram": ("DP16KD",),
+        "spram": (),
+        "dsp": ("MULT18X18D",),
+        "carry": ("CCU2C",),
+    },
 }
 
 
@@ -49,7 +61,9 @@ def _tool(name: str) -> str:
     local = Path(sys.executable).parent / name
     path = str(local) if local.exists() else shutil.which(name)
     if not path:
-        raise MissingToolError(f"{name} not found: install it with 'pip install {name}' (make venv does this)")
+        raise MissingToolError(
+            f"{name} not found: install it with 'pip install {name}' (make venv does this)"
+        )
     return path
 
 
@@ -90,8 +104,9 @@ def synth(
         wrapper = f"{PinLightWrapper.name}; the core's {pins} port bits exceed the {t.pins} package pins"
     from amaranth.back import verilog
 
-    text = verilog.convert(top, name="top", emit_src=False,
-                           **({} if wrapper is None else {"ports": [top.sin, top.sout]}))
+    text = verilog.convert(
+        top, name="top", emit_src=False, **({} if wrapper is None else {"ports": [top.sin, top.sout]})
+    )
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     out = Path(build_root).resolve() / f"{block.name}-{target}-{digest}-s{seed}"
     out.mkdir(parents=True, exist_ok=True)
@@ -108,13 +123,26 @@ def synth(
     names = CELLS[t.family]
     progress(f"nextpnr-{t.family} (seed {seed})")
     pnr = [
-        _tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", "report.json",
-        "--freq", str(t.freq_mhz), "--seed", str(seed), "--timing-allow-fail", "-l", "nextpnr.log", "-q",
+        _tool(f"yowasp-nextpnr-{t.family}"),
+        *t.device,
+        "--json",
+        "top.json",
+        "--report",
+        "report.json",
+        "--freq",
+        str(t.freq_mhz),
+        "--seed",
+        str(seed),
+        "--timing-allow-fail",
+        "-l",
+        "nextpnr.log",
+        "-q",
     ]
     proc = _run(pnr, out, out / "nextpnr.stdout")
     if proc.returncode != 0 or not (out / "report.json").exists():
         raise CheckFailed(
-            f"{target}: place and route failed: {_failure_reason(out / 'nextpnr.log')} (log: {out / 'nextpnr.log'})"
+            f"{target}: place and route failed: {_failure_reason(out / 'nextpnr.log')} "
+            f"(log: {out / 'nextpnr.log'})"
         )
     report = json.loads((out / "report.json").read_text())
     fmax = {clk: round(v["achieved"], 2) for clk, v in report.get("fmax", {}).items()}

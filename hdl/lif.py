@@ -5,7 +5,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.lif import CLEAR, SPIKE, TICK, LifNetwork, ceil_log2, pack
-from .lif_lane import U_W, V_W, LifLane, profile_layout
+from .lif_lane import U_W, V_W, LifLane
 from .serializer import MaskSerializer
 
 __all__ = ["LifCore", "ev_in_layout", "ev_out_layout", "trace_layout"]
@@ -247,8 +247,10 @@ class LifCore(wiring.Component):
         u0_g = Signal(_bits(G))
         u0_b = Signal(_bits(B))
         # U1 feeds the lanes; their results are in the last stage, LifLane.LATENCY cycles later.
-        stage = [(Signal(name=f"u{k}_valid"), Signal(_bits(G), name=f"u{k}_g"), Signal(_bits(B), name=f"u{k}_b"))
-                 for k in range(1, LifLane.LATENCY + 2)]
+        stage = [
+            (Signal(name=f"u{k}_valid"), Signal(_bits(G), name=f"u{k}_g"), Signal(_bits(B), name=f"u{k}_b"))
+            for k in range(1, LifLane.LATENCY + 2)
+        ]
         (u1_valid, u1_g, u1_b), (u3_valid, u3_g, u3_b) = stage[0], stage[-1]
         u3_last = u3_b == B - 1
         room = emq.w_rdy & lbq.w_rdy
@@ -267,26 +269,29 @@ class LifCore(wiring.Component):
             sweep_busy |= sv
 
         lanes = []
-        prof_rows = [Const.cast(self._profile_const(i)) for i in range(p.N_PROF)]
-        prof_table = Array(prof_rows) if p.N_PROF > 1 else None
         for q in range(Q):
-            lane = LifLane(acc_bits=p.ACC_BITS, cuba=p.CUBA, decay=p.DECAY, ref_bits=p.REF_BITS)
+            lane = LifLane(
+                acc_bits=p.ACC_BITS,
+                cuba=p.CUBA,
+                decay=p.DECAY,
+                ref_bits=p.REF_BITS,
+                profiles=net.profile_table(),
+            )
             m.submodules[f"lane{q}"] = lane
             lanes.append(lane)
-            js = [b * Q + q for b in range(B)]  # beat b feeds lane q with neuron slot b*Q + q
-            pick = (lambda arr: Array(arr[j] for j in js)[u1_b]) if B > 1 else (lambda arr: arr[js[0]])
             nc = nc_q[q]
             st = st_q[q]
             slot = Cat(Const(q, _bits(Q)) if Q > 1 else Cat(), u1_b if B > 1 else Cat(), u1_g)
             m.d.comb += [
                 lane.en.eq(advance),
-                lane.acc.eq(pick(acc_q)),
+                # beat b feeds lane q with the accumulator of neuron slot b*Q + q
+                lane.acc.eq(Array(acc_q[b * Q + q] for b in range(B))[u1_b] if B > 1 else acc_q[q]),
                 lane.v.eq(st.v),
                 lane.ref.eq(st.ref),
                 lane.bias_mant.eq(nc.bias_mant),
                 lane.bias_exp.eq(nc.bias_exp),
                 lane.lb.eq(nc.lb),
-                lane.prof.eq(prof_table[nc.prof] if prof_table is not None else prof_rows[0]),
+                lane.prof.eq(nc.prof),
                 lane.real.eq(slot < p.N),
             ]
             if p.CUBA:
@@ -302,8 +307,14 @@ class LifCore(wiring.Component):
         for b in range(B):
             for q, lane in enumerate(lanes):
                 j = b * Q + q
-                outs = [(res_u[j], lane.u_o), (res_v[j], lane.v_o), (res_ref[j], lane.ref_o),
-                        (res_s[j], lane.s), (res_e[j], lane.s_emit), (res_l[j], lane.s_loop)]
+                outs = [
+                    (res_u[j], lane.u_o),
+                    (res_v[j], lane.v_o),
+                    (res_ref[j], lane.ref_o),
+                    (res_s[j], lane.s),
+                    (res_e[j], lane.s_emit),
+                    (res_l[j], lane.s_loop),
+                ]
                 if b == B - 1:
                     m.d.comb += [dst.eq(src) for dst, src in outs]
                 else:
@@ -351,8 +362,14 @@ class LifCore(wiring.Component):
         with m.If(sweeping):
             m.d.comb += [acc_rd.addr.eq(u0_g), acc_rd.en.eq(advance & (u0_b == 0))]
         with m.If(clearing):
-            m.d.comb += [acc_wr.addr.eq(clr >> beat_bits), acc_wr.en.eq(1), acc_wr.data.eq(0),
-                         st_wr.addr.eq(clr), st_wr.en.eq(1), st_wr.data.eq(0)]
+            m.d.comb += [
+                acc_wr.addr.eq(clr >> beat_bits),
+                acc_wr.en.eq(1),
+                acc_wr.data.eq(0),
+                st_wr.addr.eq(clr),
+                st_wr.en.eq(1),
+                st_wr.data.eq(0),
+            ]
         with m.Elif(sweeping):
             m.d.comb += [acc_wr.addr.eq(u1_g), acc_wr.en.eq(u1_valid & (u1_b == 0)), acc_wr.data.eq(0)]
         with m.Else():
@@ -422,26 +439,3 @@ class LifCore(wiring.Component):
                     m.next = "INTEGRATE"
         m.d.comb += self.idle.eq(~booting & ~in_fifo.r_rdy & ~int_busy & ~sweep_busy & ~out_busy)
         return m
-
-    def _profile_const(self, i: int) -> Const:
-        net = self.net
-        du, dv, leak = int(net.du[i]), int(net.dv[i]), int(net.leak[i])
-        ku = 12 - (du + 1).bit_length() + 1
-        kv = 12 - dv.bit_length() + 1 if dv else 0
-        layout = profile_layout(self.params.REF_BITS)
-        return layout.const(
-            {
-                "du": du,
-                "dv": dv,
-                "vth": int(net.vth[i]),
-                "wexp": int(net.wexp[i]),
-                "leak": leak,
-                "reset": int(net.reset[i]),
-                "cmp": int(net.cmp[i]),
-                "ref": int(net.ref[i]),
-                "emit": int(net.emit[i]),
-                "ku": ku if self.params.DECAY == "shift" else 0,
-                "kv": kv if self.params.DECAY == "shift" else 0,
-                "v_hold": int(dv == 0),
-            }
-        )

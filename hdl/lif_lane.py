@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,6 +33,19 @@ def profile_layout(ref_bits: int) -> data.StructLayout:
     )
 
 
+def profile_const(fields: dict, ref_bits: int, decay: str) -> Const:
+    """One profile as a constant of :func:`profile_layout`, with the shift decodes filled in."""
+    du, dv = fields["du"], fields["dv"]
+    shift = decay == "shift"
+    value = {k: fields[k] for k in ("du", "dv", "vth", "wexp", "leak", "reset", "cmp", "ref", "emit")}
+    value.update(
+        ku=12 - (du + 1).bit_length() + 1 if shift else 0,
+        kv=12 - dv.bit_length() + 1 if shift and dv else 0,
+        v_hold=int(dv == 0),
+    )
+    return Const.cast(profile_layout(ref_bits).const(value))
+
+
 def _rtz12(x):
     """``x / 4096`` truncated toward zero."""
     return (x + Mux(x[-1], 4095, 0)) >> 12
@@ -58,6 +71,9 @@ class LifLane(wiring.Component):
         Multipliers (4 DSPs per lane) or the exact shift form.
     ref_bits : int
         Refractory counter width.
+    profiles : list of dict
+        The parameter profiles (spec §2.2), held as constants; each stage looks up only the
+        fields it needs from the neuron's profile index, so no profile data rides the pipeline.
 
     Attributes
     ----------
@@ -73,8 +89,10 @@ class LifLane(wiring.Component):
 
     LATENCY = 5
 
-    def __init__(self, *, acc_bits: int, cuba: bool, decay: str, ref_bits: int):
+    def __init__(self, *, acc_bits: int, cuba: bool, decay: str, ref_bits: int, profiles: list[dict]):
         self.acc_bits, self.cuba, self.decay, self.ref_bits = acc_bits, cuba, decay, ref_bits
+        self.profiles = [profile_const(p, ref_bits, decay) for p in profiles]
+        self.prof_bits = max(1, (len(profiles) - 1).bit_length())
         super().__init__(
             {
                 "en": In(1),
@@ -84,7 +102,7 @@ class LifLane(wiring.Component):
                 "ref": In(unsigned(ref_bits)),
                 "bias_mant": In(signed(13)),
                 "bias_exp": In(unsigned(3)),
-                "prof": In(profile_layout(ref_bits)),
+                "prof": In(unsigned(max(1, (len(profiles) - 1).bit_length()))),
                 "real": In(1),
                 "lb": In(1),
                 "u_o": Out(signed(U_W)),
@@ -98,7 +116,13 @@ class LifLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        pr = self.prof
+        layout = profile_layout(self.ref_bits)
+        table = Array(self.profiles)
+
+        def profile(index) -> data.View:
+            return layout(table[index] if len(self.profiles) > 1 else self.profiles[0])
+
+        pr = profile(self.prof)
 
         def stage(name: str, **values) -> SimpleNamespace:
             """Register ``values`` (advancing with ``en``); returns the registers by name."""
@@ -122,16 +146,29 @@ class LifLane(wiring.Component):
         else:
             ud = _shift_decay(self.u, pr.ku) if self.cuba else Const(0, signed(2))
             vd = Mux(pr.v_hold, self.v, _shift_decay(self.v, pr.kv))
-        keep = dict(ref=self.ref, prof=pr, real=self.real, lb=self.lb)
-        s1 = stage("s1", a=a[:16].as_signed(), ud=ud, vd=vd, v_lin=v_lin,
-                   bias=self.bias_mant << self.bias_exp, **keep)
+        keep = dict(ref=self.ref, prof=self.prof, real=self.real, lb=self.lb)
+        s1 = stage(
+            "s1",
+            a=a[:16].as_signed(),
+            ud=ud,
+            vd=vd,
+            v_lin=v_lin,
+            bias=self.bias_mant << self.bias_exp,
+            **keep,
+        )
         keep = dict(ref=s1.ref, prof=s1.prof, real=s1.real, lb=s1.lb)
 
         # Stage 2: round the products toward zero and choose the v leak.
         u_dec, v_mul = (_rtz12(s1.ud), _rtz12(s1.vd)) if self.decay == "mul" else (s1.ud, s1.vd)
-        v_dec = Mux(s1.prof.leak, s1.v_lin, v_mul)
-        s2 = stage("s2", u_dec=u_dec[:U_W + 1].as_signed(), v_dec=v_dec[:V_W + 1].as_signed(),
-                   a6=Cat(Const(0, 6), s1.a).as_signed(), bias=s1.bias, **keep)
+        v_dec = Mux(profile(s1.prof).leak, s1.v_lin, v_mul)
+        s2 = stage(
+            "s2",
+            u_dec=u_dec[: U_W + 1].as_signed(),
+            v_dec=v_dec[: V_W + 1].as_signed(),
+            a6=Cat(Const(0, 6), s1.a).as_signed(),
+            bias=s1.bias,
+            **keep,
+        )
         keep = dict(ref=s2.ref, prof=s2.prof, real=s2.real, lb=s2.lb)
 
         # Stage 3: add the input to u; add the bias to v.
@@ -145,31 +182,36 @@ class LifLane(wiring.Component):
         s4 = stage("s4", un=un[:U_W].as_signed(), vb=s3.vb, **keep)
         keep = dict(ref=s4.ref, prof=s4.prof, real=s4.real, lb=s4.lb)
 
-        # Stage 5: sum and clamp v.
+        # Stage 5: sum v; clamp it, compare it with the threshold and subtract the threshold in
+        # parallel from the unclamped sum (theta < V_MAX, so the clamp never changes the decision).
         vsum = s4.vb + s4.un
-        v1 = Mux(vsum > V_MAX, V_MAX, Mux(vsum < -V_MAX, -V_MAX, vsum))
-        s5 = stage("s5", v1=v1[:V_W].as_signed(), un=s4.un, **keep)
+        pr4 = profile(s4.prof)
+        theta = Cat(Const(0, 6), pr4.vth, Const(0, 1)).as_signed()
+        hi = vsum > V_MAX
+        v1 = Mux(hi, V_MAX, Mux(vsum < -V_MAX, -V_MAX, vsum))
+        fire = Mux(pr4.cmp, vsum >= theta, vsum > theta)
+        v_sub = Mux(hi, V_MAX - theta, vsum - theta)
+        s5 = stage("s5", v1=v1[:V_W].as_signed(), fire=fire, v_sub=v_sub[:V_W].as_signed(), un=s4.un, **keep)
 
-        # Output (combinational from stage 5): compare, reset, refractory.
-        v1 = s5.v1
-        theta = Cat(Const(0, 6), s5.prof.vth, Const(0, 1)).as_signed()
-        fire = Mux(s5.prof.cmp, v1 >= theta, v1 > theta)
+        # Output (multiplexers only, from stage 5): reset and refractory.
         in_ref = Signal()
         if self.ref_bits:
             m.d.comb += in_ref.eq(s5.ref != 0)
         s = Signal()
-        m.d.comb += s.eq(fire & ~in_ref & s5.real)
-        v_fired = Mux(s5.prof.reset, v1 - theta, 0)
+        m.d.comb += s.eq(s5.fire & ~in_ref & s5.real)
+        pr5 = profile(s5.prof)
+        v_fired = Mux(pr5.reset, s5.v_sub, 0)
+        v1 = s5.v1
         with m.If(s5.real):
             m.d.comb += [
                 self.u_o.eq(s5.un),
                 self.v_o.eq(Mux(in_ref, 0, Mux(s, v_fired, v1))),
             ]
             if self.ref_bits:
-                m.d.comb += self.ref_o.eq(Mux(in_ref, s5.ref - 1, Mux(s, s5.prof.ref, 0)))
+                m.d.comb += self.ref_o.eq(Mux(in_ref, s5.ref - 1, Mux(s, pr5.ref, 0)))
         m.d.comb += [
             self.s.eq(s),
-            self.s_emit.eq(s & s5.prof.emit),
+            self.s_emit.eq(s & pr5.emit),
             self.s_loop.eq(s & s5.lb),
         ]
         return m

@@ -60,7 +60,11 @@ class LifParams:
             ("N", 1 <= self.N <= 4096, "must be in 1..4096"),
             ("N_EXT", 0 <= self.N_EXT <= 4096, "must be in 0..4096"),
             ("P", self.P in (1, 2, 4, 8, 16, 32), "must be one of 1, 2, 4, 8, 16, 32"),
-            ("Q", self.Q in (1, 2, 4, 8, 16, 32) and self.Q <= self.P, "must be a power of 2 no larger than P"),
+            (
+                "Q",
+                self.Q in (1, 2, 4, 8, 16, 32) and self.Q <= self.P,
+                "must be a power of 2 no larger than P",
+            ),
             ("W_BITS", 2 <= self.W_BITS <= 8, "must be in 2..8"),
             ("ACC_BITS", self.W_BITS + 1 <= self.ACC_BITS <= 24, "must be in W_BITS+1..24"),
             ("DECAY", self.DECAY in ("mul", "shift"), "must be 'mul' or 'shift'"),
@@ -69,7 +73,11 @@ class LifParams:
             ("IN_DEPTH", 2 <= self.IN_DEPTH <= 512, "must be in 2..512"),
             ("OUT_DEPTH", 2 <= self.OUT_DEPTH <= 512, "must be in 2..512"),
             ("WDEPTH", self.WDEPTH >= 0, "must be >= 0 (0 sizes it to the network)"),
-            ("LOOPBACK", self.N_EXT > 0 or self.LOOPBACK, "an empty axon space needs LOOPBACK (or N_EXT > 0)"),
+            (
+                "LOOPBACK",
+                self.N_EXT > 0 or self.LOOPBACK,
+                "an empty axon space needs LOOPBACK (or N_EXT > 0)",
+            ),
         ]
         for name, ok, why in checks:
             if not ok:
@@ -153,7 +161,9 @@ class LifNetwork:
             if not np.all(np.isin(mul_dv, [0] + [1 << m for m in range(12)])):
                 raise ValueError("DECAY=shift allows only dv in {0} U {2^m : 0<=m<=11}")
         if p.WDEPTH and p.WDEPTH < pack(self)["words"]:
-            raise ValueError(f"WDEPTH={p.WDEPTH} is smaller than the packed weights ({pack(self)['words']} words)")
+            raise ValueError(
+                f"WDEPTH={p.WDEPTH} is smaller than the packed weights ({pack(self)['words']} words)"
+            )
 
     @property
     def wdepth(self) -> int:
@@ -163,7 +173,9 @@ class LifNetwork:
         return [{f: int(getattr(self, f)[i]) for f in PROFILE_FIELDS} for i in range(self.params.N_PROF)]
 
     def save(self, path) -> None:
-        arrays = {name: getattr(self, name) for name in (*PROFILE_FIELDS, "prof", "bias_mant", "bias_exp", "W")}
+        arrays = {
+            name: getattr(self, name) for name in (*PROFILE_FIELDS, "prof", "bias_mant", "bias_exp", "W")
+        }
         np.savez_compressed(path, params=np.array(json.dumps(dataclasses.asdict(self.params))), **arrays)
 
     @classmethod
@@ -445,8 +457,9 @@ def cycles(result: LifResult, params: LifParams) -> int:
 
     Per TICK: ``sum(max(1, len_a))`` over external events (an event the core drops, or a NOP,
     costs one cycle), ``sum(len)`` over loopback events, ``G * P / Q`` sweep cycles and
-    :data:`TICK_OVERHEAD`, plus :data:`INTEGRATE_DRAIN` when the step integrated anything; emitted spikes beyond one per sweep cycle add to it, since the output
-    serializer sends one per cycle. A CLEAR costs ``G * P / Q + CLEAR_OVERHEAD``.
+    :data:`TICK_OVERHEAD`, plus :data:`INTEGRATE_DRAIN` when the step integrated anything;
+    emitted spikes beyond one per sweep cycle add to it, since the output serializer sends one
+    per cycle. A CLEAR costs ``G * P / Q + CLEAR_OVERHEAD``.
     """
     sweep = params.G * params.beats
     emitted = _emitted_per_tick(result)
@@ -500,4 +513,3 @@ def lif_float(net: LifNetwork, a_steps: np.ndarray) -> tuple[np.ndarray, np.ndar
         vs.append(v.copy())
         ss.append(s.astype(np.int64))
     return np.asarray(vs), np.asarray(ss)
-

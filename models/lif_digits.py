@@ -42,14 +42,23 @@ class FloatNet:
         return float(np.mean(self.logits(x / 16.0).argmax(1) == y))
 
 
-def train(x: np.ndarray, y: np.ndarray, seed: int, epochs: int = 150, lr: float = 3e-3, batch: int = 32,
-          l2: float = 1e-4) -> FloatNet:
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    epochs: int = 150,
+    lr: float = 3e-3,
+    batch: int = 32,
+    l2: float = 1e-4,
+) -> FloatNet:
     """Adam on softmax cross-entropy, He init, hidden ``clip(z, 0, 1)``; inputs are ``x / 16``."""
     rng = np.random.default_rng(seed)
     xs = x / 16.0
     params = [
-        rng.normal(0, np.sqrt(2 / N_IN), (N_IN, N_HID)), np.zeros(N_HID),
-        rng.normal(0, np.sqrt(2 / N_HID), (N_HID, N_OUT)), np.zeros(N_OUT),
+        rng.normal(0, np.sqrt(2 / N_IN), (N_IN, N_HID)),
+        np.zeros(N_HID),
+        rng.normal(0, np.sqrt(2 / N_HID), (N_HID, N_OUT)),
+        np.zeros(N_OUT),
     ]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
@@ -125,11 +134,20 @@ def convert(net: FloatNet, x_train: np.ndarray, **build) -> LifNetwork:
     W[n_ext : n_ext + N_HID, N_HID:] = w2
     params = LifParams(N=n, N_EXT=n_ext, LOOPBACK=True, W_BITS=8, N_PROF=2, CUBA=False, **build)
     return LifNetwork(
-        params=params, W=W,
-        du=[4095, 4095], dv=[0, 0], vth=[vth1, vth2], wexp=[1, 1], leak=[LEAK_MUL] * 2,
-        reset=[RESET_SUB] * 2, cmp=[CMP_GT] * 2, ref=[0, 0], emit=[0, 1],
+        params=params,
+        W=W,
+        du=[4095, 4095],
+        dv=[0, 0],
+        vth=[vth1, vth2],
+        wexp=[1, 1],
+        leak=[LEAK_MUL] * 2,
+        reset=[RESET_SUB] * 2,
+        cmp=[CMP_GT] * 2,
+        ref=[0, 0],
+        emit=[0, 1],
         prof=[0] * N_HID + [1] * N_OUT,
-        bias_mant=np.concatenate([m1, m2]), bias_exp=np.concatenate([e1, e2]),
+        bias_mant=np.concatenate([m1, m2]),
+        bias_exp=np.concatenate([e1, e2]),
     )
 
 

@@ -2,16 +2,40 @@
 
 import numpy as np
 import pytest
-
 from neurohdl.models import lif as m
 
 
-def single(du=0, dv=0, vth=0, bias_mant=0, bias_exp=0, leak=m.LEAK_MUL, reset=m.RESET_ZERO, cmp=m.CMP_GT, ref=0,
-           REF_BITS=2, W=0, wexp=0, ACC_BITS=16):
+def single(
+    du=0,
+    dv=0,
+    vth=0,
+    bias_mant=0,
+    bias_exp=0,
+    leak=m.LEAK_MUL,
+    reset=m.RESET_ZERO,
+    cmp=m.CMP_GT,
+    ref=0,
+    REF_BITS=2,
+    W=0,
+    wexp=0,
+    ACC_BITS=16,
+):
     p = m.LifParams(N=1, N_EXT=1, LOOPBACK=False, P=1, REF_BITS=REF_BITS, N_PROF=1, ACC_BITS=ACC_BITS)
     return m.LifNetwork(
-        params=p, W=[[W]], du=[du], dv=[dv], vth=[vth], wexp=[wexp], leak=[leak], reset=[reset], cmp=[cmp],
-        ref=[ref], emit=[1], prof=[0], bias_mant=[bias_mant], bias_exp=[bias_exp],
+        params=p,
+        W=[[W]],
+        du=[du],
+        dv=[dv],
+        vth=[vth],
+        wexp=[wexp],
+        leak=[leak],
+        reset=[reset],
+        cmp=[cmp],
+        ref=[ref],
+        emit=[1],
+        prof=[0],
+        bias_mant=[bias_mant],
+        bias_exp=[bias_exp],
     )
 
 
@@ -115,7 +139,9 @@ def test_v_clamp_and_bias_extremes():
 @pytest.mark.parametrize("seed", range(8))
 def test_pack_unpack_round_trip(seed):
     rng = np.random.default_rng(seed)
-    p = m.LifParams(N=int(rng.integers(1, 60)), N_EXT=int(rng.integers(0, 40)), P=int(rng.choice([1, 2, 4, 8])))
+    p = m.LifParams(
+        N=int(rng.integers(1, 60)), N_EXT=int(rng.integers(0, 40)), P=int(rng.choice([1, 2, 4, 8]))
+    )
     net = m.random_network(p, seed, density=float(rng.random()) * 0.3)
     packed = m.pack(net)
     assert np.array_equal(m.unpack(packed, p), net.W)
@@ -128,8 +154,22 @@ def test_loopback_is_one_step_late_and_event_order_irrelevant():
     W[0, 0] = 100  # ext 0 -> n0
     W[2, 1] = 100  # n0 -> n1
     W[3, 2] = 100  # n1 -> n2
-    net = m.LifNetwork(params=p, W=W, du=[4095], dv=[0], vth=[1], wexp=[0], leak=[0], reset=[0], cmp=[0],
-                       ref=[0], emit=[1], prof=[0, 0, 0], bias_mant=[0, 0, 0], bias_exp=[0, 0, 0])
+    net = m.LifNetwork(
+        params=p,
+        W=W,
+        du=[4095],
+        dv=[0],
+        vth=[1],
+        wexp=[0],
+        leak=[0],
+        reset=[0],
+        cmp=[0],
+        ref=[0],
+        emit=[1],
+        prof=[0, 0, 0],
+        bias_mant=[0, 0, 0],
+        bias_exp=[0, 0, 0],
+    )
     r = m.LifModel(net).run([[m.SPIKE, 0], [m.TICK, 0], [m.TICK, 0], [m.TICK, 0], [m.SPIKE, 9], [m.TICK, 0]])
     assert r.out.tolist() == [[0, 0], [1, 0], [0, 1], [1, 0], [0, 2], [1, 0], [1, 0]]
     a = m.LifModel(m.random_network(m.LifParams(N=20, N_EXT=10, P=4), 3))
@@ -151,9 +191,22 @@ def test_if_profile_float_reference_agrees_exactly():
     """IF profiles (du=4095, dv=0, bias multiple of 64) agree exactly with the float reference."""
     p = m.LifParams(N=16, N_EXT=8, LOOPBACK=False, P=4, N_PROF=1, CUBA=False)
     rng = np.random.default_rng(0)
-    net = m.LifNetwork(params=p, W=rng.integers(-100, 100, (8, 16)), du=[4095], dv=[0], vth=[300], wexp=[0],
-                       leak=[0], reset=[1], cmp=[0], ref=[0], emit=[1], prof=np.zeros(16, int),
-                       bias_mant=rng.integers(-3, 4, 16), bias_exp=np.full(16, 6))
+    net = m.LifNetwork(
+        params=p,
+        W=rng.integers(-100, 100, (8, 16)),
+        du=[4095],
+        dv=[0],
+        vth=[300],
+        wexp=[0],
+        leak=[0],
+        reset=[1],
+        cmp=[0],
+        ref=[0],
+        emit=[1],
+        prof=np.zeros(16, int),
+        bias_mant=rng.integers(-3, 4, 16),
+        bias_exp=np.full(16, 6),
+    )
     model = m.LifModel(net)
     ev, a_steps = [], []
     for _ in range(20):

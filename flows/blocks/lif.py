@@ -13,8 +13,23 @@ from ..errors import ConfigError
 from ..registry import Block, register
 
 SHAPE_KEYS = ("N", "N_EXT", "LOOPBACK", "W_BITS", "N_PROF")
-BUILD_KEYS = ("N", "N_EXT", "LOOPBACK", "P", "Q", "W_BITS", "ACC_BITS", "CUBA", "DECAY", "REF_BITS", "N_PROF",
-              "WDEPTH", "TRACE", "IN_DEPTH", "OUT_DEPTH")
+BUILD_KEYS = (
+    "N",
+    "N_EXT",
+    "LOOPBACK",
+    "P",
+    "Q",
+    "W_BITS",
+    "ACC_BITS",
+    "CUBA",
+    "DECAY",
+    "REF_BITS",
+    "N_PROF",
+    "WDEPTH",
+    "TRACE",
+    "IN_DEPTH",
+    "OUT_DEPTH",
+)
 
 
 class LifBlock(Block):
@@ -38,13 +53,24 @@ class LifBlock(Block):
         Param("TRACE", bool, False, "Trace port with post-update state (cosim always enables it)"),
         Param("IN_DEPTH", int, 16, "ev_in FIFO depth", 2, 512),
         Param("OUT_DEPTH", int, 16, "ev_out FIFO depth", 2, 512),
-        Param("network", str, "random",
-              "Network: 'random', 'digits' (the shipped 64-64-10 demo) or a .npz saved by LifNetwork.save; "
-              "a file fixes N, N_EXT, LOOPBACK, W_BITS and N_PROF"),
+        Param(
+            "network",
+            str,
+            "random",
+            "Network: 'random', 'digits' (the shipped 64-64-10 demo) or a .npz saved by LifNetwork.save; "
+            "a file fixes N, N_EXT, LOOPBACK, W_BITS and N_PROF",
+        ),
         Param("density", float, 0.5, "Weight density of a random network", 0.0, 1.0),
         Param("net_seed", int, 1, "Seed of a random network", 0, 2**32 - 1),
         Param("extreme", bool, False, "Random network near the wrap/clamp edges"),
-        Param("span", int, 0, "Random network: targets of an axon lie within this many neurons (0: all)", 0, 4096),
+        Param(
+            "span",
+            int,
+            0,
+            "Random network: targets of an axon lie within this many neurons (0: all)",
+            0,
+            4096,
+        ),
     )
     stimulus_keys = {
         "events": (2, (2,), "int (k, 2) rows [kind, addr]: kind 0 SPIKE, 1 TICK, 2 CLEAR, 3 NOP"),
@@ -71,7 +97,9 @@ class LifBlock(Block):
             )
         path = digits_network_path() if src == "digits" else Path(src)
         if not path.is_file():
-            raise ConfigError(f"params.network: no such network file {src!r} (use 'random', 'digits' or a .npz)")
+            raise ConfigError(
+                f"params.network: no such network file {src!r} (use 'random', 'digits' or a .npz)"
+            )
         overrides = {k: params[k] for k in BUILD_KEYS if k not in SHAPE_KEYS}
         try:
             return model.LifNetwork.load(path, **overrides)

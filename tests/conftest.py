@@ -1,0 +1,14 @@
+"""Shared fixtures: a build root per test session, so cosim builds are reused across tests."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def build_root() -> Path:
+    root = ROOT / "build" / "test"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
