@@ -231,15 +231,17 @@ class LifCore(wiring.Component):
         m.d.sync += [i2_valid.eq(issue), i2_g.eq(cur_g)]
         m.d.comb += w_rd.addr.eq(cur_addr)
 
-        fwd_valid = Signal()
-        fwd_g = Signal(_bits(G))
+        # A word whose group was written by the word just before it reads a stale ACC: forward
+        # that sum. The hit is decided at issue, so I2 is only a multiplexer and the adders.
+        fwd_hit = Signal()
         fwd_sum = Signal(acc_layout)
         acc_old = Signal(acc_layout)
         acc_sum = Signal(acc_layout)
-        m.d.comb += acc_old.eq(Mux(fwd_valid & (fwd_g == i2_g), fwd_sum, acc_q))
+        m.d.sync += fwd_hit.eq(issue & i2_valid & (i2_g == cur_g))
+        m.d.comb += acc_old.eq(Mux(fwd_hit, fwd_sum, acc_q))
         for j in range(P):
             m.d.comb += acc_sum[j].eq(acc_old[j] + w_q[j])
-        m.d.sync += [fwd_valid.eq(i2_valid), fwd_g.eq(i2_g), fwd_sum.eq(acc_sum)]
+        m.d.sync += fwd_sum.eq(acc_sum)
         int_busy = s1_valid | issue | i2_valid
 
         # ---- update sweep (U0 .. U3) -------------------------------------------------------

