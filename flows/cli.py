@@ -219,10 +219,20 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    block = registry.get(args.block)
-    if not hasattr(block, "demo"):
-        raise NeurohdlError(f"block '{args.block}' has no demo yet")
-    return block.demo(args, progress)
+    from .demo import run_demo
+
+    blocks = [args.block] if args.block else registry.names()
+    for name in blocks:
+        registry.get(name)
+    summary = run_demo(
+        blocks, out=args.out, sim=args.sim, steps=args.steps or [16, 32], limit=args.limit, progress=progress
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(summary["markdown"])
+        print(f"report folder: {summary['out']}")
+    return EXIT_OK if summary["passed"] else EXIT_MISMATCH
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="which simulators and flow tools are usable")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("demo", help="a block's end-to-end application")
-    p.add_argument("block")
+    p = sub.add_parser("demo", help="generate, co-simulate, synthesise and run the application of blocks")
+    p.add_argument("block", nargs="?", help="one block (default: every block)")
     p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
     p.add_argument("--steps", type=int, action="append", help="timesteps (repeatable)")
     p.add_argument("--limit", type=int, help="run only the first N test items in RTL")

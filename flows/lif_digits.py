@@ -70,8 +70,15 @@ def run(
             stim = Path(tmp) / "stim.npz"
             np.savez(stim, events=rtl_events)
             dump = out / f"rtl_T{t}.npz"
-            cr = run_cosim(cfg, sim=sim, seed=0, stimulus=str(stim), dump=str(dump), backpressure=False,
-                           progress=progress)
+            cr = run_cosim(
+                cfg,
+                sim=sim,
+                seed=0,
+                stimulus=str(stim),
+                dump=str(dump),
+                backpressure=False,
+                progress=progress,
+            )
         with np.load(dump) as f:
             rtl_out = f["out"]
         rtl_outs = app.split_outputs(rtl_out, t)

@@ -257,7 +257,8 @@ class LifCore(wiring.Component):
         u3_last = u3_b == B - 1
         room = emq.w_rdy & lbq.w_rdy
         if p.TRACE:
-            m.submodules.trace_fifo = trace_fifo = fifo.SyncFIFOBuffered(width=trace_layout(p).size, depth=2)
+            # depth 4: a buffered FIFO of depth 2 takes a beat only every other cycle
+            m.submodules.trace_fifo = trace_fifo = fifo.SyncFIFOBuffered(width=trace_layout(p).size, depth=4)
             room &= trace_fifo.w_rdy
         advance = Signal()
         m.d.comb += advance.eq(~(u3_valid & u3_last & ~room))

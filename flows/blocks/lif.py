@@ -132,6 +132,15 @@ class LifBlock(Block):
         if ev.size and (ev[:, 1].min() < 0 or ev[:, 1].max() >= limit):
             raise ConfigError(f"{source}: events[:, 1] (addr) must fit the {limit}-entry ev_in address field")
 
+    def app(self, *, out_dir, sim: str, steps: list[int], limit: int | None, progress) -> dict:
+        """The digits application (spec §5): accuracy at each T, RTL against the model image by image."""
+        from .. import lif_digits
+
+        result = lif_digits.run(steps=steps, sim=sim, limit=limit, out_dir=out_dir, progress=progress)
+        result["markdown"] = lif_digits.table(result)
+        result["passed"] = all(r["passed"] for r in result["rows"])
+        return result
+
 
 def with_params(net: model.LifNetwork, **changes) -> model.LifNetwork:
     import dataclasses
