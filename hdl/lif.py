@@ -354,16 +354,19 @@ class LifCore(wiring.Component):
         # ---- memory port sharing between the phases ---------------------------------------
         clr = Signal(_bits(G * B))  # the clear sweep walks every STATE word
         clearing = Signal()
-        sweeping = Signal()
+        # U0 reads a group's ACC and writes it to 0 in the same cycle (the read port returns the
+        # old value), so once the sweep has issued its last group the next step may integrate.
+        sweep_read = Signal()
         m.d.comb += [
-            acc_rd.addr.eq(cur_g),
+            sweep_read.eq(u0_valid & advance & (u0_b == 0)),
+            acc_rd.addr.eq(Mux(u0_valid, u0_g, cur_g)),
             st_rd.addr.eq(beat_addr(u0_g, u0_b)),
             nc_rd.addr.eq(beat_addr(u0_g, u0_b)),
             st_rd.en.eq(advance),
             nc_rd.en.eq(advance),
         ]
-        with m.If(sweeping):
-            m.d.comb += [acc_rd.addr.eq(u0_g), acc_rd.en.eq(advance & (u0_b == 0))]
+        with m.If(u0_valid):
+            m.d.comb += acc_rd.en.eq(sweep_read)
         with m.If(clearing):
             m.d.comb += [
                 acc_wr.addr.eq(clr >> beat_bits),
@@ -373,22 +376,28 @@ class LifCore(wiring.Component):
                 st_wr.en.eq(1),
                 st_wr.data.eq(0),
             ]
-        with m.Elif(sweeping):
-            m.d.comb += [acc_wr.addr.eq(u1_g), acc_wr.en.eq(u1_valid & (u1_b == 0)), acc_wr.data.eq(0)]
+        with m.Elif(u0_valid):
+            m.d.comb += [acc_wr.addr.eq(u0_g), acc_wr.en.eq(sweep_read), acc_wr.data.eq(0)]
         with m.Else():
             m.d.comb += [acc_wr.addr.eq(i2_g), acc_wr.en.eq(i2_valid), acc_wr.data.eq(acc_sum)]
 
         # ---- control -----------------------------------------------------------------------
+        # The update pipeline drains, and the TICK marker follows the last spike, while the next
+        # step already integrates; the next TICK or CLEAR waits until the marker has left.
         is_spike = head.kind == SPIKE
         in_range = head.addr < p.N_AX
         out_busy = em_ser.o.valid | (emq.level != 0)
+        tick_owed = Signal()
+        marker = tick_owed & ~sweep_busy & ~out_busy
         out_w = out_layout(out_fifo.w_data)
         m.d.comb += [
-            out_w.addr.eq(em_ser.o.payload),
-            out_w.kind.eq(0),
-            out_fifo.w_en.eq(em_ser.o.valid),
+            out_w.addr.eq(Mux(marker, 0, em_ser.o.payload)),
+            out_w.kind.eq(marker),
+            out_fifo.w_en.eq(em_ser.o.valid | marker),
             em_ser.o.ready.eq(out_fifo.w_rdy),
         ]
+        with m.If(marker & out_fifo.w_rdy):
+            m.d.sync += tick_owed.eq(0)
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
                 m.d.comb += [clearing.eq(1), clear_lbq.eq(1)]
@@ -401,13 +410,14 @@ class LifCore(wiring.Component):
                     with m.If(is_spike):
                         m.d.comb += [src_valid.eq(in_range), src_axon.eq(head.addr), in_fifo.r_en.eq(s1_free)]
                     with m.Elif(head.kind == TICK):
-                        m.next = "LOOP"
+                        with m.If(~tick_owed):
+                            m.next = "LOOP"
                     with m.Elif(head.kind == CLEAR):
                         m.next = "CLEAR_WAIT"
                     with m.Else():
                         m.d.comb += in_fifo.r_en.eq(1)
             with m.State("CLEAR_WAIT"):
-                with m.If(~int_busy):
+                with m.If(~int_busy & ~tick_owed):
                     m.d.comb += in_fifo.r_en.eq(1)
                     m.next = "CLEAR"
             with m.State("LOOP"):
@@ -419,26 +429,14 @@ class LifCore(wiring.Component):
                 with m.If(~lb_ser.o.valid & (lbq.level == 0) & ~int_busy):
                     m.next = "SWEEP"
             with m.State("SWEEP"):
-                m.d.comb += [sweeping.eq(1), u0_valid.eq(1)]
+                m.d.comb += u0_valid.eq(1)
                 with m.If(advance):
                     m.d.sync += u0_b.eq(u0_b + 1)
                     with m.If(u0_b == B - 1):
                         m.d.sync += [u0_b.eq(0), u0_g.eq(u0_g + 1)]
                         with m.If(u0_g == G - 1):
-                            m.d.sync += u0_g.eq(0)
-                            m.next = "SWEEP_DRAIN"
-            with m.State("SWEEP_DRAIN"):
-                m.d.comb += sweeping.eq(1)
-                with m.If(~sweep_busy & ~out_busy):
-                    m.next = "TICK_OUT"
-            with m.State("TICK_OUT"):
-                m.d.comb += [
-                    out_w.addr.eq(0),
-                    out_w.kind.eq(1),
-                    out_fifo.w_en.eq(1),
-                ]
-                with m.If(out_fifo.w_rdy):
-                    m.d.comb += in_fifo.r_en.eq(1)
-                    m.next = "INTEGRATE"
-        m.d.comb += self.idle.eq(~booting & ~in_fifo.r_rdy & ~int_busy & ~sweep_busy & ~out_busy)
+                            m.d.sync += [u0_g.eq(0), tick_owed.eq(1)]
+                            m.d.comb += in_fifo.r_en.eq(1)  # the TICK
+                            m.next = "INTEGRATE"
+        m.d.comb += self.idle.eq(~booting & ~in_fifo.r_rdy & ~int_busy & ~sweep_busy & ~out_busy & ~tick_owed)
         return m

@@ -350,6 +350,7 @@ class LifResult:
     words: int = 0
     effective_acs: int = 0
     per_tick: list = field(default_factory=list)
+    timeline: list = field(default_factory=list)
 
 
 class LifModel:
@@ -373,7 +374,7 @@ class LifModel:
         """Run ``events`` (``(k, 2)`` array of ``[kind, addr]``) from the current state."""
         p, net, ln = self.p, self.net, self.packed["len"]
         events = np.asarray(events, dtype=np.int64).reshape(-1, 2)
-        out, us, vs, refs, ss, per_tick = [], [], [], [], [], []
+        out, us, vs, refs, ss, per_tick, timeline = [], [], [], [], [], [], []
         ext = loop = words = acs = clears = 0
         step_ext = step_words = 0
         pending: list[int] = []
@@ -390,11 +391,11 @@ class LifModel:
             if kind == SPIKE:
                 ext += 1
                 step_ext += 1
+                cost = max(1, int(ln[addr])) if addr < p.N_AX else 1
                 if addr < p.N_AX:
                     pending.append(int(addr))
-                    step_words += max(1, int(ln[addr]))
-                else:
-                    step_words += 1
+                step_words += cost
+                timeline.append(("ext", cost))
             elif kind == TICK:
                 integrate(pending)
                 pending = []
@@ -404,8 +405,11 @@ class LifModel:
                 integrate(loop_ids)
                 self.u, self.v, self.ref, s = update(net, self.acc, self.u, self.v, self.ref)
                 self.acc[:] = 0
-                for n in np.flatnonzero(s & (net.emit[net.prof] == 1)):
+                emitted = np.flatnonzero(s & (net.emit[net.prof] == 1))
+                for n in emitted:
                     out.append((OUT_SPIKE, int(n)))
+                groups, counts = np.unique(emitted // p.P, return_counts=True)
+                timeline.append(("tick", lam_words, list(zip(groups.tolist(), counts.tolist(), strict=True))))
                 out.append((OUT_TICK, 0))
                 self.lam = np.flatnonzero(s) if p.LOOPBACK else np.zeros(0, dtype=np.int64)
                 us.append(self.u.copy())
@@ -416,10 +420,12 @@ class LifModel:
                 step_ext = step_words = 0
             elif kind == CLEAR:
                 clears += 1
+                timeline.append(("clear",))
                 pending = []
                 self.clear()
             else:
                 step_words += 1
+                timeline.append(("ext", 1))
         integrate(pending)
         # Events after the last TICK stay in acc, as they would in the RTL.
         shape = (len(us), p.N)
@@ -435,40 +441,69 @@ class LifModel:
             words=words,
             effective_acs=acs,
             per_tick=per_tick,
+            timeline=timeline,
         )
 
 
 # --------------------------------------------------------------------------------------------------
 # Cycle model (spec §4)
 
-#: Fixed per-TICK overhead D of the RTL: integrate-pipeline drain, sweep pipeline fill and drain, and
-#: the TICK marker (spec target D <= 10). Pinned by a cosim test.
-TICK_OVERHEAD = 10
+#: Timing constants of the RTL's control (cycles), pinned by the cosim cycle tests.
+#: START: first ``ev_in`` beat to the core's first action, plus the ``ev_out`` FIFO latency.
+START_LATENCY = 4
+#: WORK: integrate-pipeline fill and drain (S1, issue, I2) of a step that integrated anything.
+INTEGRATE_DRAIN = 2
+#: IDLE: a TICK at the head of ``ev_in`` to the first sweep cycle (TICK seen, Λ empty).
+TICK_START = 2
+#: TAIL: last sweep issue to the TICK marker, the update lanes' latency and the write-back.
+TICK_TAIL = 7
+#: WAIT: a marker leaving to the next sweep, when the next TICK was waiting for it.
+TICK_WAIT = 2
+#: ARRIVE: a group's issue to its spikes reaching the output serializer.
+EMIT_ARRIVE = 9
 #: Cycles of a CLEAR beyond its sweep over the ``G * P / Q`` state words.
 CLEAR_OVERHEAD = 2
-#: Extra cycles of a step that integrated anything: the S1/issue/I2 tail drains before the sweep.
-INTEGRATE_DRAIN = 2
-#: Latency from the first accepted ``ev_in`` beat until the core starts on it (input FIFO).
-START_LATENCY = 4
+#: The fixed per-TICK overhead D when steps do not overlap (spec target D <= 10).
+TICK_OVERHEAD = TICK_START + TICK_TAIL
 
 
 def cycles(result: LifResult, params: LifParams) -> int:
-    """Cycles the RTL needs for a command stream with no back-pressure (spec §4 cycle model).
+    """Cycles from the first ``ev_in`` beat to the last TICK marker, with no back-pressure (spec §4).
 
-    Per TICK: ``sum(max(1, len_a))`` over external events (an event the core drops, or a NOP,
-    costs one cycle), ``sum(len)`` over loopback events, ``G * P / Q`` sweep cycles and
-    :data:`TICK_OVERHEAD`, plus :data:`INTEGRATE_DRAIN` when the step integrated anything;
-    emitted spikes beyond one per sweep cycle add to it, since the output serializer sends one
-    per cycle. A CLEAR costs ``G * P / Q + CLEAR_OVERHEAD``.
+    The integrate front end costs ``max(1, len_a)`` per external event (a dropped event or a NOP
+    costs one) and ``len`` per loopback event; the sweep ``G * P / Q``. The sweep's tail (update
+    lanes, write-back, spike serializer, TICK marker) overlaps the next step's integration, and
+    the next sweep starts only after the marker has left. Per step without overlap this is
+    ``sum + G * P / Q + TICK_OVERHEAD`` (+ ``INTEGRATE_DRAIN`` if the step integrated anything).
     """
-    sweep = params.G * params.beats
-    emitted = _emitted_per_tick(result)
-    total = START_LATENCY + result.clears * (sweep + CLEAR_OVERHEAD)
-    for t, info in enumerate(result.per_tick):
-        total += info["ext_cycles"] + info["loop_words"] + sweep + TICK_OVERHEAD
-        total += INTEGRATE_DRAIN if info["ext_cycles"] or info["loop_words"] else 0
-        total += max(0, emitted[t] - sweep)
-    return total
+    gb, beats = params.G * params.beats, params.beats
+    t = START_LATENCY
+    marker = None  # cycle at which the last TICK marker has left
+    work = 0
+    for entry in result.timeline:
+        if entry[0] == "ext":
+            t += entry[1]
+            work = INTEGRATE_DRAIN
+        elif entry[0] == "clear":
+            t += work
+            if marker is not None:
+                t = max(t, marker + 1)
+            t += gb + CLEAR_OVERHEAD
+            work = 0
+        else:
+            _, loop_words, emits = entry
+            work = INTEGRATE_DRAIN if (work or loop_words) else 0
+            start = t + TICK_START
+            if marker is not None:
+                start = max(start, marker + TICK_WAIT)
+            start += loop_words + work
+            end = start + gb
+            ser = 0
+            for g, k in emits:
+                ser = max(ser, start + g * beats + EMIT_ARRIVE) + k
+            marker = max(end + TICK_TAIL, ser + 1)
+            t, work = end, 0
+    return marker if marker is not None else t
 
 
 def _emitted_per_tick(result: LifResult) -> list[int]:

@@ -122,7 +122,7 @@ def test_cycles_match_the_cycle_model(preset, build_root):
     res = run_cosim(cfg, sim="verilator", seed=11, vectors=20, backpressure=False, build_root=build_root)
     _assert_pass(res, "cycle run")
     ratio = res.cycles / res.model_cycles
-    assert 0.98 <= ratio <= 1.02, f"measured {res.cycles} vs model {res.model_cycles}"
+    assert 0.97 <= ratio <= 1.03, f"measured {res.cycles} vs model {res.model_cycles}"
 
 
 def test_digits_subset_rtl_equals_model(tmp_path, build_root):
