@@ -114,7 +114,8 @@ def table(result: dict) -> str:
     for r in result["rows"]:
         nb = r["neurobench"]
         lines.append(
-            f"| {r['T']} | {r['float_ann_accuracy']:.2%} | {r['model_accuracy']:.2%} | {r['rtl_accuracy']:.2%} "
+            f"| {r['T']} | {r['float_ann_accuracy']:.2%} | {r['model_accuracy']:.2%} "
+            f"| {r['rtl_accuracy']:.2%} "
             f"({r['rtl_images']} images) | {r['rtl_images_identical']}/{r['rtl_images']} | "
             f"{r['cycles_per_image']:.0f} | {r['sop_per_cycle']:.2f} (limit {result['P']}) | "
             f"{nb['effective_acs']:.0f} | {nb['activation_sparsity']:.3f} |"

@@ -36,13 +36,14 @@ TARGETS = {
     "ecp5-85k": Target("ecp5", ("--85k", "--package", "CABGA381"), 205, 100, 83640, 208, 156),
 }
 
-# Cell names in yosys `stat` per family: LUTs, flip-flops, block RAM, DSP, carry.
+# Cell names in yosys `stat` per family: LUTs, flip-flops, block RAM, LUT RAM, DSP, carry.
 CELLS = {
     "ice40": {
         "lut": ("SB_LUT4",),
         "ff": ("SB_DFF",),
         "bram": ("SB_RAM40_4K",),
         "spram": ("SB_SPRAM256KA",),
+        "lutram": (),
         "dsp": ("SB_MAC16",),
         "carry": ("SB_CARRY",),
     },
@@ -51,6 +52,7 @@ CELLS = {
         "ff": ("TRELLIS_FF",),
         "bram": ("DP16KD",),
         "spram": (),
+        "lutram": ("TRELLIS_DPR16X4",),
         "dsp": ("MULT18X18D",),
         "carry": ("CCU2C",),
     },
@@ -121,6 +123,13 @@ def synth(
     stat = json.loads((out / "stat.json").read_text())
     cells = stat["design"].get("num_cells_by_type", {})
     names = CELLS[t.family]
+    # A design that cannot fit fails here, with the resource named, before place and route.
+    for kind, have, cell in (("lut", t.luts, "LUT4"), ("bram", t.brams, "block RAM"), ("dsp", t.dsps, "DSP")):
+        need = _count(cells, names[kind])
+        if need > have:
+            raise CheckFailed(
+                f"{block.name} does not fit {target}: it needs {need} {cell} cells, the device has {have}"
+            )
     progress(f"nextpnr-{t.family} (seed {seed})")
     pnr = [
         _tool(f"yowasp-nextpnr-{t.family}"),
@@ -156,6 +165,7 @@ def synth(
         "carry": _count(cells, names["carry"]),
         "bram": _count(cells, names["bram"]),
         "spram": _count(cells, names["spram"]) if names["spram"] else 0,
+        "lutram": _count(cells, names["lutram"]) if names["lutram"] else 0,
         "dsp": _count(cells, names["dsp"]),
         "fmax_mhz": min(fmax.values()) if fmax else None,
         "fmax_by_clock": fmax,

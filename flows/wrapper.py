@@ -7,7 +7,7 @@ design needs four pins (``sin``, ``sout``, ``clk``, ``rst``).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 
 
@@ -29,7 +29,7 @@ class PinLightWrapper(Elaboratable):
         m.submodules.core = core = self.core
         inputs, outputs = [], []
         for _path, member, value in core.signature.flatten(core):
-            (inputs if member.flow == wiring.In else outputs).append(value)
+            (inputs if member.flow == wiring.In else outputs).append(Value.cast(value))
         width = sum(len(v) for v in inputs)
         shift = Signal(max(1, width))
         m.d.sync += shift.eq(Cat(self.sin, shift[:-1]))

@@ -244,7 +244,7 @@ class LifCore(wiring.Component):
         m.d.sync += fwd_sum.eq(acc_sum)
         int_busy = s1_valid | issue | i2_valid
 
-        # ---- update sweep (U0 .. U3) -------------------------------------------------------
+        # ---- update sweep (U0 .. UL) -------------------------------------------------------
         u0_valid = Signal()
         u0_g = Signal(_bits(G))
         u0_b = Signal(_bits(B))
@@ -253,15 +253,15 @@ class LifCore(wiring.Component):
             (Signal(name=f"u{k}_valid"), Signal(_bits(G), name=f"u{k}_g"), Signal(_bits(B), name=f"u{k}_b"))
             for k in range(1, LifLane.LATENCY + 2)
         ]
-        (u1_valid, u1_g, u1_b), (u3_valid, u3_g, u3_b) = stage[0], stage[-1]
-        u3_last = u3_b == B - 1
+        (_, u1_g, u1_b), (ul_valid, ul_g, ul_b) = stage[0], stage[-1]
+        ul_last = ul_b == B - 1
         room = emq.w_rdy & lbq.w_rdy
         if p.TRACE:
             # depth 4: a buffered FIFO of depth 2 takes a beat only every other cycle
             m.submodules.trace_fifo = trace_fifo = fifo.SyncFIFOBuffered(width=trace_layout(p).size, depth=4)
             room &= trace_fifo.w_rdy
         advance = Signal()
-        m.d.comb += advance.eq(~(u3_valid & u3_last & ~room))
+        m.d.comb += advance.eq(~(ul_valid & ul_last & ~room))
         with m.If(advance):
             prev = (u0_valid, u0_g, u0_b)
             for sv, sg, sb in stage:
@@ -300,7 +300,7 @@ class LifCore(wiring.Component):
             if p.CUBA:
                 m.d.comb += lane.u.eq(st.u)
 
-        # U3: gather the beats of a group, then write STATE and queue spikes and the trace beat.
+        # UL (the last stage): gather the beats of a group, then write STATE and queue spikes and the trace beat.
         res_u = [Signal(signed(U_W), name=f"res_u{j}") for j in range(P)]
         res_v = [Signal(signed(V_W), name=f"res_v{j}") for j in range(P)]
         res_ref = [Signal(unsigned(p.REF_BITS), name=f"res_ref{j}") for j in range(P)]
@@ -321,9 +321,9 @@ class LifCore(wiring.Component):
                 if b == B - 1:
                     m.d.comb += [dst.eq(src) for dst, src in outs]
                 else:
-                    with m.If(u3_valid & (u3_b == b) & advance):
+                    with m.If(ul_valid & (ul_b == b) & advance):
                         m.d.sync += [dst.eq(src) for dst, src in outs]
-        write_group = u3_valid & u3_last & advance
+        write_group = ul_valid & ul_last & advance
         st_new = Signal(st_layout)
         for q, lane in enumerate(lanes):
             m.d.comb += [st_new[q].v.eq(lane.v_o), st_new[q].ref.eq(lane.ref_o)]
@@ -332,17 +332,17 @@ class LifCore(wiring.Component):
         emit_mask = Cat(*res_e)
         loop_mask = Cat(*res_l)
         m.d.comb += [
-            st_wr.addr.eq(beat_addr(u3_g, u3_b)),
+            st_wr.addr.eq(beat_addr(ul_g, ul_b)),
             st_wr.data.eq(st_new),
-            st_wr.en.eq(u3_valid & advance),
-            emq.w_data.eq(Cat(u3_g, emit_mask)),
+            st_wr.en.eq(ul_valid & advance),
+            emq.w_data.eq(Cat(ul_g, emit_mask)),
             emq.w_en.eq(write_group & (emit_mask != 0)),
-            lbq.w_data.eq(Cat(u3_g, loop_mask)),
+            lbq.w_data.eq(Cat(ul_g, loop_mask)),
             lbq.w_en.eq(write_group & (loop_mask != 0)),
         ]
         if p.TRACE:
             tr = trace_layout(p)(trace_fifo.w_data)
-            m.d.comb += [tr.g.eq(u3_g), tr.s.eq(Cat(*res_s)), trace_fifo.w_en.eq(write_group)]
+            m.d.comb += [tr.g.eq(ul_g), tr.s.eq(Cat(*res_s)), trace_fifo.w_en.eq(write_group)]
             for j in range(P):
                 m.d.comb += [tr.u[j].eq(res_u[j]), tr.v[j].eq(res_v[j]), tr.ref[j].eq(res_ref[j])]
             m.d.comb += [

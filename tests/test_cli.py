@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from neurohdl.cosim import simulators
 from neurohdl.flows.cli import main
 

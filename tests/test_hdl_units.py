@@ -4,7 +4,6 @@ import random
 
 import numpy as np
 from amaranth.sim import Simulator
-
 from neurohdl.hdl.lif_lane import LifLane
 from neurohdl.hdl.serializer import MaskSerializer
 from neurohdl.models import lif as m

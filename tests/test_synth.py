@@ -1,0 +1,43 @@
+"""The FPGA flow: synthesis and place-and-route with the pinned YoWASP tools, block memories inferred."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from neurohdl.flows import registry
+from neurohdl.flows.cli import main
+from neurohdl.flows.synth import synth
+
+
+@pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
+def test_tiny_synthesises_with_block_ram(target, build_root):
+    cfg = registry.resolve("lif", preset="tiny")
+    r = synth(cfg, target, seed=1, build_root=build_root / "synth")
+    # Weights, accumulators and state sit in block RAM (or, on ECP5, LUT RAM for the shallow ones),
+    # not in thousands of flip-flops.
+    assert r["bram"] >= 3 if target.startswith("ice40") else r["bram"] + r["lutram"] >= 3, r
+    assert 0 < r["lut4"] < r["device"]["luts"] and r["ff"] < 2000
+    assert r["fmax_mhz"] and r["fmax_mhz"] > 10
+    assert r["wrapper"].startswith("none")
+    assert json.loads((Path(r["dir"]) / "synth.json").read_text())["seed"] == 1
+
+
+def test_wide_core_gets_the_pin_light_wrapper(build_root, capsys):
+    """A core with more port bits than the package has pins is measured inside the wrapper."""
+    code = main(
+        ["synth", "lif", "--preset", "tiny", "--set", "TRACE=true", "--target", "ice40-up5k", "--json"]
+    )
+    r = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert r["port_bits"] > 39 and "wrapper" in r["wrapper"] and "exceed" in r["wrapper"]
+    assert r["bram"] >= 3
+
+
+def test_design_too_large_fails_with_the_reason(build_root, capsys):
+    """16 CUBA lanes (64 multipliers, thousands of LUTs) do not fit the UP5K."""
+    argv = ["synth", "lif", "--preset", "tiny", "--set", "P=16", "--set", "Q=16", "--target", "ice40-up5k"]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "does not fit ice40-up5k: it needs" in err and "the device has" in err
