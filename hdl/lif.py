@@ -300,7 +300,7 @@ class LifCore(wiring.Component):
             if p.CUBA:
                 m.d.comb += lane.u.eq(st.u)
 
-        # UL (the last stage): gather the beats of a group, then write STATE and queue spikes and the trace beat.
+        # UL (the last stage): gather the beats of a group; write STATE, queue spikes and the trace beat.
         res_u = [Signal(signed(U_W), name=f"res_u{j}") for j in range(P)]
         res_v = [Signal(signed(V_W), name=f"res_v{j}") for j in range(P)]
         res_ref = [Signal(unsigned(p.REF_BITS), name=f"res_ref{j}") for j in range(P)]

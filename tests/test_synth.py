@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from neurohdl.flows import registry
 from neurohdl.flows.cli import main
 from neurohdl.flows.synth import synth
