@@ -156,6 +156,7 @@ def run_cosim(
         "expected": str(run_dir / "expected.npz"),
         "results": str(run_dir / "results.json"),
         "dump": str(run_dir / "dump.npz"),
+        "setup": block.setup_beats(top),
     }
     (run_dir / "job.json").write_text(json.dumps(job, indent=1, default=int))
 

@@ -55,12 +55,14 @@ class StreamTestbench:
                 self.sinks[name] = StreamSink(dut, name, codec, throttle, self._beat_handler(name))
         self.scoreboard = Scoreboard(expected=self.expected_beats(), context=self.contexts())
         self.first_in: int | None = None
+        self.stimulus_started = False
         self.last_out = 0
         for src in self.sources.values():
             src.on_send = self._on_send
 
     # -- block hooks ----------------------------------------------------------------------
     def inputs(self) -> dict[str, list[dict]]:
+        """The stimulus as input beats per stream; they follow the job's setup beats."""
         raise NotImplementedError
 
     def expected_beats(self) -> dict[str, list]:
@@ -78,7 +80,7 @@ class StreamTestbench:
 
     # -- machinery ------------------------------------------------------------------------
     def _on_send(self, cycle: int) -> None:
-        if self.first_in is None:
+        if self.first_in is None and self.stimulus_started:
             self.first_in = cycle
 
     def _beat_handler(self, name: str):
@@ -102,17 +104,31 @@ class StreamTestbench:
     async def run(self, max_cycles: int) -> dict:
         Clock(self.dut.clk, 10, unit="ns").start()
         await self.reset()
+        drivers = [*self.sources.values(), *self.sinks.values()]
+        cycle = 0
+        setup = self.job.get("setup") or {}
+        if setup:
+            # Configuration first; the cycle count starts with the stimulus.
+            for name, beats in setup.items():
+                for b in beats:
+                    self.sources[name].send(b)
+            loop = CycleLoop(
+                self.dut.clk, drivers, lambda: all(s.idle for s in self.sources.values()), max_cycles
+            )
+            await loop.run()
+            cycle = loop.cycle
+        self.stimulus_started = True
         for name, beats in self.inputs().items():
             for b in beats:
                 self.sources[name].send(b)
-        drivers = [*self.sources.values(), *self.sinks.values()]
 
         def done() -> bool:
             return all(s.idle for s in self.sources.values()) and all(
                 self.scoreboard.complete(n) for n in self.sinks
             )
 
-        loop = CycleLoop(self.dut.clk, drivers, done, max_cycles)
+        loop = CycleLoop(self.dut.clk, drivers, done, cycle + max_cycles)
+        loop.cycle = cycle
         finished = await loop.run()
         # Keep every sink ready a while: a duplicated or extra beat shows up as a mismatch.
         settle = CycleLoop(self.dut.clk, drivers, lambda: False, loop.cycle + SETTLE_CYCLES)

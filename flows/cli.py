@@ -33,6 +33,20 @@ def _resolve(args):
     return registry.resolve(args.block, preset=args.preset, config=args.config, sets=args.set)
 
 
+def parse_seeds(text: str) -> list[int]:
+    try:
+        if "-" in text:
+            lo, hi = (int(x) for x in text.split("-", 1))
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise NeurohdlError(f"--seeds {text!r}: expected a range like 1-5 or a list like 1,3,7") from None
+    if not seeds or min(seeds) < 0:
+        raise NeurohdlError(f"--seeds {text!r}: expected non-negative seeds")
+    return seeds
+
+
 def _table(rows: list[tuple], header: tuple) -> str:
     rows = [tuple(str(c) for c in r) for r in rows]
     widths = [
@@ -172,8 +186,11 @@ def cmd_synth(args) -> int:
     target = args.target or cfg.synth.get("target")
     if not target:
         raise NeurohdlError("give --target (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k)")
-    seed = args.seed if args.seed is not None else cfg.synth.get("seed", 1)
-    r = synth(cfg, target, seed=seed, progress=progress)
+    if args.seeds:
+        seeds = parse_seeds(args.seeds)
+    else:
+        seeds = [args.seed if args.seed is not None else cfg.synth.get("seed", 1)]
+    r = synth(cfg, target, seeds=seeds, progress=progress)
     if args.json:
         print(json.dumps(r, indent=2, default=str))
     else:
@@ -185,8 +202,11 @@ def cmd_synth(args) -> int:
             ("BRAM", f"{r['bram']} / {d['brams']}"),
             ("SPRAM", r["spram"]),
             ("DSP", f"{r['dsp']} / {d['dsps']}"),
-            ("Fmax", f"{r['fmax_mhz']} MHz (constraint {r['constraint_mhz']} MHz)"),
-            ("seed", r["seed"]),
+            (
+                "Fmax",
+                f"{r['fmax_mhz']} MHz median, {r['fmax_max_mhz']} max (constraint {r['constraint_mhz']} MHz)",
+            ),
+            ("Fmax per seed", ", ".join(f"{s}: {f}" for s, f in r["fmax_per_seed"].items())),
             ("wrapper", r["wrapper"]),
             ("dir", r["dir"]),
         ]
@@ -268,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="synthesis and place-and-route")
     _block_args(p, block_required=False)
     p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="nextpnr seed")
+    p.add_argument("--seeds", help="several nextpnr seeds, '1-5' or '1,3,7': Fmax median and max")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
 

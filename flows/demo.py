@@ -49,7 +49,7 @@ def run_demo(
         for t in TARGETS:
             progress(f"{name}: synth {t}")
             try:
-                synths[t] = synth(cfg, t, seed=1, build_root=out / "synth", progress=progress)
+                synths[t] = synth(cfg, t, seeds=[1], build_root=out / "synth", progress=progress)
             except NeurohdlError as e:
                 synths[t] = {"error": str(e)}
         for i, (s, t) in enumerate(zip(SIMS, TARGETS, strict=True)):

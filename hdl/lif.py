@@ -1,14 +1,16 @@
 """Time-multiplexed LIF/CUBA spiking core (spec ``lif.md`` §3)."""
 
+from functools import cached_property
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.lif import CLEAR, SPIKE, TICK, LifNetwork, ceil_log2, pack
-from .lif_lane import U_W, V_W, LifLane
+from .lif_lane import U_W, V_W, LifLane, profile_const, profile_layout
 from .serializer import MaskSerializer
 
-__all__ = ["LifCore", "ev_in_layout", "ev_out_layout", "trace_layout"]
+__all__ = ["LifCore", "cfg_layout", "ev_in_layout", "ev_out_layout", "trace_layout"]
 
 
 def _bits(n: int) -> int:
@@ -34,6 +36,11 @@ def trace_layout(params) -> data.StructLayout:
             "s": unsigned(p.P),
         }
     )
+
+
+def cfg_layout(width: int) -> data.StructLayout:
+    """``sel``: 0 AXT word, 1 WMEM word, 2 NCFG word (one beat of Q neurons), 3 profile."""
+    return data.StructLayout({"sel": unsigned(3), "addr": unsigned(16), "data": unsigned(width)})
 
 
 def _state_layout(params) -> data.StructLayout:
@@ -87,9 +94,17 @@ class LifCore(wiring.Component):
     with ``ev_in.ready`` low.
     """
 
-    def __init__(self, net: LifNetwork):
+    def __init__(self, net: LifNetwork, *, preload: bool = True):
         self.net = net
         self.params = p = net.params
+        # An SPRAM weight memory has no initial contents; without preload everything comes
+        # through cfg (how the testbench proves the cfg path).
+        self.preload = {
+            "axt": preload or not p.CFG,
+            "ncfg": preload or not p.CFG,
+            "prof": preload or not p.CFG,
+            "wmem": (preload or not p.CFG) and p.WMEM_IMPL != "spram",
+        }
         sig = {
             "ev_in": In(stream.Signature(ev_in_layout(p.N_AX))),
             "ev_out": Out(stream.Signature(ev_out_layout(p.N))),
@@ -97,13 +112,62 @@ class LifCore(wiring.Component):
         }
         if p.TRACE:
             sig["trace"] = Out(stream.Signature(trace_layout(p)))
+        if p.CFG:
+            sig["cfg"] = In(stream.Signature(cfg_layout(self.cfg_width)))
         super().__init__(sig)
+
+    @property
+    def cfg_width(self) -> int:
+        lay = self.images["layouts"]
+        return max(
+            lay["axt"].size, lay["wmem"].size, lay["ncfg"].size, profile_layout(self.params.REF_BITS).size
+        )
+
+    @cached_property
+    def images(self) -> dict:
+        """Memory words and profile words that define the network: the memories' initial
+        contents, and what a host writes through ``cfg`` (``sel`` 0 AXT, 1 WMEM, 2 NCFG, 3 profile)."""
+        p, net = self.params, self.net
+        P, Q, G, B = p.P, p.Q, p.G, p.beats
+        packed = pack(net)
+        wdepth = net.wdepth
+        axt_layout = data.StructLayout(
+            {"base": unsigned(_bits(wdepth)), "g0": unsigned(_bits(G)), "len": unsigned(_bits(G + 1))}
+        )
+        axt_rows = [
+            {"base": int(b), "g0": int(g), "len": int(n)}
+            for b, g, n in zip(packed["base"], packed["g0"], packed["len"], strict=True)
+        ]
+        w_layout = data.ArrayLayout(signed(p.W_BITS), P)
+        nc_layout = data.ArrayLayout(_ncfg_layout(p), Q)
+        lb_rows = packed["len"][p.N_EXT :] > 0 if p.LOOPBACK else [False] * p.N
+        blank = {"prof": 0, "bias_mant": 0, "bias_exp": 0, "lb": 0}
+        nc_rows = [
+            [
+                {
+                    "prof": int(net.prof[n]),
+                    "bias_mant": int(net.bias_mant[n]),
+                    "bias_exp": int(net.bias_exp[n]),
+                    "lb": int(bool(lb_rows[n])),
+                }
+                if n < p.N
+                else blank
+                for n in range(gb * Q, gb * Q + Q)
+            ]
+            for gb in range(G * B)
+        ]
+        return {
+            "layouts": {"axt": axt_layout, "wmem": w_layout, "ncfg": nc_layout},
+            "axt": _pack_words(axt_layout, axt_rows),
+            "wmem": _pack_words(w_layout, [[int(x) for x in row] for row in packed["wmem"]]),
+            "ncfg": _pack_words(nc_layout, nc_rows),
+            "prof": [profile_const(f, p.REF_BITS, p.DECAY).value for f in net.profile_table()],
+        }
 
     def elaborate(self, platform):
         m = Module()
         p, net = self.params, self.net
         P, Q, G, B = p.P, p.Q, p.G, p.beats
-        packed = pack(net)
         wdepth = net.wdepth
         beat_bits = ceil_log2(B)
 
@@ -111,48 +175,31 @@ class LifCore(wiring.Component):
             return Cat(b, g) if B > 1 else g
 
         # ---- memories ----------------------------------------------------------------------
-        axt_layout = data.StructLayout(
-            {"base": unsigned(_bits(wdepth)), "g0": unsigned(_bits(G)), "len": unsigned(_bits(G + 1))}
+        img = self.images
+        axt_layout, w_layout, nc_layout = (
+            img["layouts"]["axt"],
+            img["layouts"]["wmem"],
+            img["layouts"]["ncfg"],
         )
-        axt_init = [
-            {"base": int(b), "g0": int(g), "len": int(n)}
-            for b, g, n in zip(packed["base"], packed["g0"], packed["len"], strict=True)
-        ]
+
+        def init(name):
+            return img[name] if self.preload[name] else []
+
         m.submodules.axt = axt = memory.Memory(
-            shape=unsigned(axt_layout.size), depth=p.N_AX, init=_pack_words(axt_layout, axt_init)
+            shape=unsigned(axt_layout.size), depth=p.N_AX, init=init("axt")
         )
-        w_layout = data.ArrayLayout(signed(p.W_BITS), P)
+        # ram_style "huge" asks Yosys for an iCE40 SPRAM (synth_ice40 -spram).
+        w_attrs = {"ram_style": "huge"} if p.WMEM_IMPL == "spram" else {}
         m.submodules.wmem = wmem = memory.Memory(
-            shape=unsigned(w_layout.size),
-            depth=wdepth,
-            init=_pack_words(w_layout, [[int(x) for x in row] for row in packed["wmem"]]),
+            shape=unsigned(w_layout.size), depth=wdepth, init=init("wmem"), attrs=w_attrs
         )
         acc_layout = data.ArrayLayout(signed(p.ACC_BITS), P)
         m.submodules.accm = accm = memory.Memory(shape=unsigned(acc_layout.size), depth=G, init=[])
         # STATE and NCFG hold one beat (Q lanes) per word, so a narrow sweep keeps them narrow.
         st_layout = data.ArrayLayout(_state_layout(p), Q)
         m.submodules.state = state = memory.Memory(shape=unsigned(st_layout.size), depth=G * B, init=[])
-        nc_layout = data.ArrayLayout(_ncfg_layout(p), Q)
-        lb_rows = packed["len"][p.N_EXT :] > 0 if p.LOOPBACK else [False] * p.N
-        nc_rows = []
-        for gb in range(G * B):
-            row = []
-            for q in range(Q):
-                n = gb * Q + q
-                if n < p.N:
-                    row.append(
-                        {
-                            "prof": int(net.prof[n]),
-                            "bias_mant": int(net.bias_mant[n]),
-                            "bias_exp": int(net.bias_exp[n]),
-                            "lb": int(bool(lb_rows[n])),
-                        }
-                    )
-                else:
-                    row.append({"prof": 0, "bias_mant": 0, "bias_exp": 0, "lb": 0})
-            nc_rows.append(row)
         m.submodules.ncfg = ncfg = memory.Memory(
-            shape=unsigned(nc_layout.size), depth=G * B, init=_pack_words(nc_layout, nc_rows)
+            shape=unsigned(nc_layout.size), depth=G * B, init=init("ncfg")
         )
         axt_rd = axt.read_port()
         w_rd = wmem.read_port()
@@ -229,7 +276,16 @@ class LifCore(wiring.Component):
         with m.Elif(issue):
             m.d.sync += [cur_addr.eq(cur_addr + 1), cur_g.eq(cur_g + 1), cur_rem.eq(cur_rem - 1)]
         m.d.sync += [i2_valid.eq(issue), i2_g.eq(cur_g)]
-        m.d.comb += w_rd.addr.eq(cur_addr)
+        # One address for the WMEM read and write ports, reads off while writing: the form that
+        # Yosys maps onto a single-port iCE40 SPRAM.
+        w_write = Signal()
+        w_addr = Signal(_bits(wdepth))
+        m.d.comb += [w_rd.addr.eq(w_addr), w_addr.eq(cur_addr)]
+        if p.CFG:
+            w_wr = wmem.write_port()
+            m.d.comb += [w_wr.addr.eq(w_addr), w_rd.en.eq(~w_write)]
+            with m.If(w_write):
+                m.d.comb += w_addr.eq(self.cfg.payload.addr)
 
         # A word whose group was written by the word just before it reads a stale ACC: forward
         # that sum. The hit is decided at issue, so I2 is only a multiplexer and the adders.
@@ -253,7 +309,7 @@ class LifCore(wiring.Component):
             (Signal(name=f"u{k}_valid"), Signal(_bits(G), name=f"u{k}_g"), Signal(_bits(B), name=f"u{k}_b"))
             for k in range(1, LifLane.LATENCY + 2)
         ]
-        (_, u1_g, u1_b), (ul_valid, ul_g, ul_b) = stage[0], stage[-1]
+        (u1_valid, u1_g, u1_b), (ul_valid, ul_g, ul_b) = stage[0], stage[-1]
         ul_last = ul_b == B - 1
         room = emq.w_rdy & lbq.w_rdy
         if p.TRACE:
@@ -272,13 +328,22 @@ class LifCore(wiring.Component):
             sweep_busy |= sv
 
         lanes = []
+        if p.CFG:
+            # Profile registers keep their contents through rst, like the memories.
+            prof_w = profile_layout(p.REF_BITS).size
+            init = img["prof"] if self.preload["prof"] else [0] * p.N_PROF
+            profiles = [
+                Signal(prof_w, init=v, reset_less=True, name=f"profile{i}") for i, v in enumerate(init)
+            ]
+        else:
+            profiles = [Const(v, profile_layout(p.REF_BITS).size) for v in img["prof"]]
         for q in range(Q):
             lane = LifLane(
                 acc_bits=p.ACC_BITS,
                 cuba=p.CUBA,
                 decay=p.DECAY,
                 ref_bits=p.REF_BITS,
-                profiles=net.profile_table(),
+                profiles=profiles,
             )
             m.submodules[f"lane{q}"] = lane
             lanes.append(lane)
@@ -365,7 +430,8 @@ class LifCore(wiring.Component):
             st_rd.en.eq(advance),
             nc_rd.en.eq(advance),
         ]
-        with m.If(u0_valid):
+        with m.If(u0_valid | u1_valid):
+            # hold the word U1 is using while the outputs stall the sweep
             m.d.comb += acc_rd.en.eq(sweep_read)
         with m.If(clearing):
             m.d.comb += [
@@ -388,6 +454,7 @@ class LifCore(wiring.Component):
         in_range = head.addr < p.N_AX
         out_busy = em_ser.o.valid | (emq.level != 0)
         tick_owed = Signal()
+        integrating = Signal()
         marker = tick_owed & ~sweep_busy & ~out_busy
         out_w = out_layout(out_fifo.w_data)
         m.d.comb += [
@@ -406,6 +473,7 @@ class LifCore(wiring.Component):
                     m.d.sync += [clr.eq(0), booting.eq(0)]
                     m.next = "INTEGRATE"
             with m.State("INTEGRATE"):
+                m.d.comb += integrating.eq(1)
                 with m.If(in_fifo.r_rdy):
                     with m.If(is_spike):
                         m.d.comb += [src_valid.eq(in_range), src_axon.eq(head.addr), in_fifo.r_en.eq(s1_free)]
@@ -435,8 +503,40 @@ class LifCore(wiring.Component):
                     with m.If(u0_b == B - 1):
                         m.d.sync += [u0_b.eq(0), u0_g.eq(u0_g + 1)]
                         with m.If(u0_g == G - 1):
-                            m.d.sync += [u0_g.eq(0), tick_owed.eq(1)]
-                            m.d.comb += in_fifo.r_en.eq(1)  # the TICK
-                            m.next = "INTEGRATE"
-        m.d.comb += self.idle.eq(~booting & ~in_fifo.r_rdy & ~int_busy & ~sweep_busy & ~out_busy & ~tick_owed)
+                            m.d.sync += u0_g.eq(0)
+                            m.next = "SWEEP_END"
+            with m.State("SWEEP_END"):
+                # The last group's ACC word stays on the read port until U1 hands it to the lanes
+                # (U1 may be stalled by the outputs); only then may the next step read ACC.
+                with m.If(advance | ~u1_valid):
+                    m.d.sync += tick_owed.eq(1)
+                    m.d.comb += in_fifo.r_en.eq(1)  # the TICK
+                    m.next = "INTEGRATE"
+        m.d.comb += self.idle.eq(
+            integrating & ~booting & ~in_fifo.r_rdy & ~int_busy & ~sweep_busy & ~out_busy & ~tick_owed
+        )
+
+        # ---- configuration writes (only while idle) -----------------------------------------
+        if p.CFG:
+            cfg = self.cfg
+            we = cfg.valid & cfg.ready
+            axt_wr = axt.write_port()
+            nc_wr = ncfg.write_port()
+            m.d.comb += [
+                cfg.ready.eq(self.idle),
+                axt_wr.addr.eq(cfg.payload.addr),
+                axt_wr.data.eq(cfg.payload.data),
+                axt_wr.en.eq(we & (cfg.payload.sel == 0)),
+                w_wr.data.eq(cfg.payload.data),
+                w_wr.en.eq(w_write),
+                w_write.eq(we & (cfg.payload.sel == 1)),
+                nc_wr.addr.eq(cfg.payload.addr),
+                nc_wr.data.eq(cfg.payload.data),
+                nc_wr.en.eq(we & (cfg.payload.sel == 2)),
+            ]
+            with m.If(we & (cfg.payload.sel == 3)):
+                with m.Switch(cfg.payload.addr):
+                    for i, reg in enumerate(profiles):
+                        with m.Case(i):
+                            m.d.sync += reg.eq(cfg.payload.data)
         return m

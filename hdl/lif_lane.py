@@ -71,9 +71,10 @@ class LifLane(wiring.Component):
         Multipliers (4 DSPs per lane) or the exact shift form.
     ref_bits : int
         Refractory counter width.
-    profiles : list of dict
-        The parameter profiles (spec §2.2), held as constants; each stage looks up only the
-        fields it needs from the neuron's profile index, so no profile data rides the pipeline.
+    profiles : list of Value
+        The parameter profiles (spec §2.2) as :func:`profile_layout` words: constants from
+        :func:`profile_const`, or the core's profile registers. Each stage looks up only the fields
+        it needs from the neuron's profile index, so no profile data rides the pipeline.
 
     Attributes
     ----------
@@ -89,9 +90,9 @@ class LifLane(wiring.Component):
 
     LATENCY = 5
 
-    def __init__(self, *, acc_bits: int, cuba: bool, decay: str, ref_bits: int, profiles: list[dict]):
+    def __init__(self, *, acc_bits: int, cuba: bool, decay: str, ref_bits: int, profiles: list):
         self.acc_bits, self.cuba, self.decay, self.ref_bits = acc_bits, cuba, decay, ref_bits
-        self.profiles = [profile_const(p, ref_bits, decay) for p in profiles]
+        self.profiles = list(profiles)
         self.prof_bits = max(1, (len(profiles) - 1).bit_length())
         super().__init__(
             {

@@ -50,6 +50,8 @@ class LifParams:
     N_PROF: int = 4
     WDEPTH: int = 0
     TRACE: bool = False
+    CFG: bool = False
+    WMEM_IMPL: str = "ebr"
     IN_DEPTH: int = 16
     OUT_DEPTH: int = 16
 
@@ -77,6 +79,17 @@ class LifParams:
                 "LOOPBACK",
                 self.N_EXT > 0 or self.LOOPBACK,
                 "an empty axon space needs LOOPBACK (or N_EXT > 0)",
+            ),
+            ("WMEM_IMPL", self.WMEM_IMPL in ("ebr", "spram"), "must be 'ebr' or 'spram'"),
+            (
+                "WMEM_IMPL",
+                self.WMEM_IMPL == "ebr" or self.CFG,
+                "'spram' has no initial contents: it needs CFG=True to load the weights",
+            ),
+            (
+                "WMEM_IMPL",
+                self.WMEM_IMPL == "ebr" or self.P * self.W_BITS == 16,
+                "'spram' needs 16-bit weight words (P * W_BITS = 16), the SB_SPRAM256KA width",
             ),
         ]
         for name, ok, why in checks:
@@ -160,6 +173,10 @@ class LifNetwork:
             mul_dv = self.dv[self.leak == LEAK_MUL]
             if not np.all(np.isin(mul_dv, [0] + [1 << m for m in range(12)])):
                 raise ValueError("DECAY=shift allows only dv in {0} U {2^m : 0<=m<=11}")
+        if p.WMEM_IMPL == "spram" and self.wdepth > 16384:
+            raise ValueError(f"WMEM_IMPL='spram' holds 16384 words; this network needs {self.wdepth}")
+        if p.CFG and max(p.N_AX, self.wdepth, p.G * p.beats) > 1 << 16:
+            raise ValueError("CFG addresses are 16 bits: N_AX, WDEPTH and G*P/Q must be at most 65536")
         if p.WDEPTH and p.WDEPTH < pack(self)["words"]:
             raise ValueError(
                 f"WDEPTH={p.WDEPTH} is smaller than the packed weights ({pack(self)['words']} words)"
@@ -456,7 +473,7 @@ INTEGRATE_DRAIN = 2
 #: IDLE: a TICK at the head of ``ev_in`` to the first sweep cycle (TICK seen, Λ empty).
 TICK_START = 2
 #: TAIL: last sweep issue to the TICK marker, the update lanes' latency and the write-back.
-TICK_TAIL = 7
+TICK_TAIL = 6
 #: WAIT: a marker leaving to the next sweep, when the next TICK was waiting for it.
 TICK_WAIT = 2
 #: ARRIVE: a group's issue to its spikes reaching the output serializer.
@@ -497,7 +514,7 @@ def cycles(result: LifResult, params: LifParams) -> int:
             if marker is not None:
                 start = max(start, marker + TICK_WAIT)
             start += loop_words + work
-            end = start + gb
+            end = start + gb + 1  # the last group leaves U1
             ser = 0
             for g, k in emits:
                 ser = max(ser, start + g * beats + EMIT_ARRIVE) + k

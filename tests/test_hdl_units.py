@@ -4,7 +4,7 @@ import random
 
 import numpy as np
 from amaranth.sim import Simulator
-from neurohdl.hdl.lif_lane import LifLane
+from neurohdl.hdl.lif_lane import LifLane, profile_const
 from neurohdl.hdl.serializer import MaskSerializer
 from neurohdl.models import lif as m
 
@@ -86,7 +86,8 @@ def test_lane_matches_model_on_random_neurons():
         v = rng.integers(-(1 << 23) + 1, 1 << 23, 64)
         ref = rng.integers(0, 8, 64)
         exp = m.update(net, acc, u, v, ref)
-        lane = LifLane(acc_bits=20, cuba=True, decay=decay, ref_bits=3, profiles=net.profile_table())
+        profiles = [profile_const(f, 3, decay) for f in net.profile_table()]
+        lane = LifLane(acc_bits=20, cuba=True, decay=decay, ref_bits=3, profiles=profiles)
         got = []
 
         async def tb(ctx, lane=lane, net=net, acc=acc, u=u, v=v, ref=ref, got=got):

@@ -125,6 +125,17 @@ def test_cycles_match_the_cycle_model(preset, build_root):
     assert 0.97 <= ratio <= 1.03, f"measured {res.cycles} vs model {res.model_cycles}"
 
 
+@pytest.mark.parametrize("sim", SIMS)
+def test_cfg_port_loads_the_whole_network(sim, build_root):
+    """A CFG build starts with empty memories and profiles: the testbench loads every AXT, WMEM,
+    NCFG word and profile through cfg (random back-pressure on it too) before the events."""
+    sets = ["CFG=true", "W_BITS=4", "WMEM_IMPL=spram", "REF_BITS=2"]
+    cfg = registry.resolve("lif", preset="tiny", sets=sets)
+    res = run_cosim(cfg, sim=sim, seed=5, vectors=12, build_root=build_root)
+    _assert_pass(res, f"cfg-loaded network on {sim}")
+    assert res.sent["cfg"] > 100
+
+
 def test_digits_subset_rtl_equals_model(tmp_path, build_root):
     """Ten test images of the digits network through the RTL: ev_out identical to the model."""
     from neurohdl.models import lif_digits
@@ -133,3 +144,17 @@ def test_digits_subset_rtl_equals_model(tmp_path, build_root):
     events = lif_digits.encode(x_test[:10], 16)
     res = _directed(tmp_path, events, preset="digits", sim="verilator", build_root=build_root)
     _assert_pass(res, "digits subset")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sweep_stalls_at_every_phase(tmp_path, seed, build_root):
+    """Output back-pressure drawn per seed stalls the sweep at different points, including the
+    last group while the next step starts (two bugs of that kind were found this way)."""
+    from neurohdl.models import lif_digits
+
+    _, x_test, _, _ = lif_digits.load_split()
+    cfg = registry.resolve("lif", preset="digits")
+    path = tmp_path / "stim.npz"
+    np.savez(path, events=lif_digits.encode(x_test[seed : seed + 2], 8))
+    res = run_cosim(cfg, sim="verilator", seed=100 + seed, stimulus=str(path), build_root=build_root)
+    _assert_pass(res, f"digits with back-pressure seed {100 + seed}")

@@ -12,14 +12,21 @@ from neurohdl.flows.synth import synth
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
 def test_tiny_synthesises_with_block_ram(target, build_root):
     cfg = registry.resolve("lif", preset="tiny")
-    r = synth(cfg, target, seed=1, build_root=build_root / "synth")
+    r = synth(cfg, target, seeds=[1, 2], build_root=build_root / "synth")
     # Weights, accumulators and state sit in block RAM (or, on ECP5, LUT RAM for the shallow ones),
     # not in thousands of flip-flops.
     assert r["bram"] >= 3 if target.startswith("ice40") else r["bram"] + r["lutram"] >= 3, r
     assert 0 < r["lut4"] < r["device"]["luts"] and r["ff"] < 2000
     assert r["fmax_mhz"] and r["fmax_mhz"] > 10
     assert r["wrapper"].startswith("none")
-    assert json.loads((Path(r["dir"]) / "synth.json").read_text())["seed"] == 1
+    assert set(r["fmax_per_seed"]) == {1, 2} and r["fmax_max_mhz"] >= r["fmax_mhz"]
+    assert json.loads((Path(r["dir"]) / "synth.json").read_text())["seeds"] == [1, 2]
+
+
+def test_weights_in_spram_when_loaded_through_cfg(build_root):
+    cfg = registry.resolve("lif", preset="tiny", sets=["CFG=true", "W_BITS=4", "WMEM_IMPL=spram"])
+    r = synth(cfg, "ice40-up5k", seeds=[1], build_root=build_root / "synth")
+    assert r["spram"] == 1 and r["initial_contents_stripped"] == ["wmem"]
 
 
 def test_wide_core_gets_the_pin_light_wrapper(build_root, capsys):

@@ -27,6 +27,8 @@ BUILD_KEYS = (
     "N_PROF",
     "WDEPTH",
     "TRACE",
+    "CFG",
+    "WMEM_IMPL",
     "IN_DEPTH",
     "OUT_DEPTH",
 )
@@ -51,6 +53,14 @@ class LifBlock(Block):
         Param("N_PROF", int, 4, "Parameter profiles", 1, 16),
         Param("WDEPTH", int, 0, "Weight-memory words; 0 sizes it to the packed network", 0, 1 << 20),
         Param("TRACE", bool, False, "Trace port with post-update state (cosim always enables it)"),
+        Param("CFG", bool, False, "cfg stream port: write AXT, WMEM, NCFG words and profiles while idle"),
+        Param(
+            "WMEM_IMPL",
+            str,
+            "ebr",
+            "Weight memory: block RAM, or one iCE40 SPRAM (needs CFG, P*W_BITS=16)",
+            choices=("ebr", "spram"),
+        ),
         Param("IN_DEPTH", int, 16, "ev_in FIFO depth", 2, 512),
         Param("OUT_DEPTH", int, 16, "ev_out FIFO depth", 2, 512),
         Param(
@@ -111,7 +121,22 @@ class LifBlock(Block):
 
         if sim and not net.params.TRACE:
             net = with_params(net, TRACE=True)
-        return LifCore(net)
+        # In simulation a CFG build starts empty, so the testbench must load it through cfg.
+        return LifCore(net, preload=not sim)
+
+    def spram_memories(self, net: model.LifNetwork) -> list[str]:
+        return ["wmem"] if net.params.WMEM_IMPL == "spram" else []
+
+    def setup_beats(self, core) -> dict[str, list[dict]]:
+        if not core.params.CFG:
+            return {}
+        img = core.images
+        beats = [
+            {"sel": sel, "addr": addr, "data": int(word)}
+            for sel, key in enumerate(("axt", "wmem", "ncfg", "prof"))
+            for addr, word in enumerate(img[key])
+        ]
+        return {"cfg": beats}
 
     def stimulus(self, net: model.LifNetwork, rng: np.random.Generator, vectors: int) -> dict:
         return {"events": random_traffic(net.params, rng, vectors)}
