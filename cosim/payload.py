@@ -47,6 +47,20 @@ def stream_ports(component) -> dict[str, dict]:
     return ports
 
 
+def plain_outputs(component) -> dict[str, dict]:
+    """Every non-stream output port (status, counters): its width and fields."""
+    from amaranth.hdl import Shape
+    from amaranth.lib import data, wiring
+
+    ports = {}
+    for name, member in component.signature.members.items():
+        if member.is_port and member.flow == wiring.Out:
+            shape = member.shape
+            width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
+            ports[name] = {"width": width, "fields": flatten_layout(shape)}
+    return ports
+
+
 class Codec:
     """Packs and unpacks one payload from its field specs; arrays come back as lists."""
 

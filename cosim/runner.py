@@ -48,6 +48,7 @@ class CosimResult:
     received: dict
     expected: dict
     mismatches: list = field(default_factory=list)
+    final: dict = field(default_factory=dict)
     missing: dict = field(default_factory=dict)
     timed_out: bool = False
     waves: str | None = None
@@ -117,8 +118,8 @@ def run_cosim(
     from cocotb_tools.runner import get_runner
 
     from ..flows import registry
-    from ..flows.errors import ConfigError, MissingToolError
-    from .payload import stream_ports
+    from ..flows.errors import CheckFailed, ConfigError, MissingToolError
+    from .payload import plain_outputs, stream_ports
 
     t0 = time.monotonic()
     info = simulators.find(sim)
@@ -151,6 +152,7 @@ def run_cosim(
         "seed": seed,
         "backpressure": backpressure,
         "ports": stream_ports(top),
+        "outputs": plain_outputs(top),
         "params": {k: v for k, v in vars(model.params).items()} if hasattr(model, "params") else {},
         "stimulus": str(run_dir / "stimulus.npz"),
         "expected": str(run_dir / "expected.npz"),
@@ -192,7 +194,11 @@ def run_cosim(
         )
     results_path = run_dir / "results.json"
     if not results_path.is_file():
-        raise ConfigError(f"the {sim} run wrote no results; see {run_dir / 'sim.log'}")
+        log = run_dir / "sim.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        errors = [ln.strip() for ln in lines if "Error" in ln or "error:" in ln]
+        why = errors[-1] if errors else "no error line"
+        raise CheckFailed(f"the {sim} testbench stopped without results ({why}); see {log}")
     res = json.loads(results_path.read_text())
     wave_file = None
     if waves:
@@ -215,6 +221,7 @@ def run_cosim(
         received=res["received"],
         expected=res["expected_counts"],
         mismatches=res["mismatches"],
+        final=res["final"],
         missing=res["missing"],
         timed_out=res["timed_out"],
         waves=wave_file,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
+from .drivers import Mismatch
 from .testbench import StreamTestbench, check
 
 
@@ -49,6 +50,17 @@ class LifTestbench(StreamTestbench):
             return f"beat {i} (step {step})"
 
         return {"ev_out": out_ctx, "trace": lambda i: f"beat {i} (step {i // g}, group {i % g})"}
+
+    def final_checks(self, final):
+        """perf.words and perf.ticks equal the model's counts exactly (spec §4)."""
+        if "perf" not in final:
+            return []
+        out = []
+        for key in ("words", "ticks"):
+            want, got = int(self.exp[key]), final["perf"][key]
+            if want != got:
+                out.append(Mismatch("perf", 0, f"counter {key}", want, got))
+        return out
 
     def dump(self, received):
         n, p, g = self._geometry()

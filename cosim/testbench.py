@@ -18,7 +18,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from .drivers import CycleLoop, Scoreboard, StreamSink, StreamSource, Throttle
+from .drivers import CycleLoop, Mismatch, Scoreboard, StreamSink, StreamSource, Throttle
 from .payload import Codec
 
 #: Probability that a source offers a beat / a sink is ready in a cycle, drawn per stream per seed.
@@ -78,6 +78,10 @@ class StreamTestbench:
     def dump(self, received: dict[str, list]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def final_checks(self, final: dict[str, dict]) -> list[Mismatch]:
+        """Compare the plain outputs read after the run (counters, status) with the model."""
+        return []
+
     # -- machinery ------------------------------------------------------------------------
     def _on_send(self, cycle: int) -> None:
         if self.first_in is None and self.stimulus_started:
@@ -134,7 +138,12 @@ class StreamTestbench:
         settle = CycleLoop(self.dut.clk, drivers, lambda: False, loop.cycle + SETTLE_CYCLES)
         settle.cycle = loop.cycle
         await settle.run()
+        final = {
+            name: Codec(port["fields"]).decode(int(getattr(self.dut, name).value))
+            for name, port in self.job.get("outputs", {}).items()
+        }
         sb = self.scoreboard
+        sb.mismatches += self.final_checks(final)
         received = sb.received
         results = {
             "cycles": (self.last_out - (self.first_in or 0) + 1) if received else 0,
@@ -146,6 +155,7 @@ class StreamTestbench:
             "missing": sb.missing(),
             "timed_out": not finished,
             "throttle": self.throttle_probs,
+            "final": final,
         }
         np.savez(self.job["dump"], **self.dump(received))
         with open(self.job["results"], "w") as f:

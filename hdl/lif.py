@@ -38,6 +38,17 @@ def trace_layout(params) -> data.StructLayout:
     )
 
 
+PERF_LAYOUT = data.StructLayout(
+    {
+        "cyc_int": unsigned(32),
+        "cyc_upd": unsigned(32),
+        "words": unsigned(32),
+        "stall_out": unsigned(32),
+        "ticks": unsigned(32),
+    }
+)
+
+
 def cfg_layout(width: int) -> data.StructLayout:
     """``sel``: 0 AXT word, 1 WMEM word, 2 NCFG word (one beat of Q neurons), 3 profile."""
     return data.StructLayout({"sel": unsigned(3), "addr": unsigned(16), "data": unsigned(width)})
@@ -73,7 +84,10 @@ class LifCore(wiring.Component):
     ----------
     net : LifNetwork
         Build parameters and the network; weights, axon table and neuron configuration initialise
-        the memories, profiles become constants.
+        the memories, profiles become constants (registers with ``CFG``).
+    preload : bool
+        With ``CFG``, ``False`` leaves memories and profiles empty for a host to load through
+        ``cfg``. An SPRAM weight memory (``WMEM_IMPL="spram"``) is never preloaded.
 
     Attributes
     ----------
@@ -83,15 +97,23 @@ class LifCore(wiring.Component):
         Spikes (kind 0) in ascending neuron order, then a TICK marker (kind 1, addr 0), per TICK.
     trace : Out(stream.Signature(trace_layout))
         With ``TRACE``: one beat per group per TICK, ascending, post-update state.
+    cfg : In(stream.Signature(cfg_layout))
+        With ``CFG``: ``sel`` 0 writes AXT[addr], 1 WMEM[addr], 2 NCFG[addr] (one beat of Q
+        neurons), 3 profile register addr, with the words of :attr:`images`. ``ready`` only while
+        ``idle``.
+    perf : Out(PERF_LAYOUT)
+        With ``PERF``: integrate-busy cycles, sweep-busy cycles, weight words, output-stall
+        cycles and TICK markers, counted from ``rst``.
     idle : Out(1)
         No command is buffered or in flight.
 
     Timing
     ------
     An external SPIKE costs ``max(1, len)`` cycles (one weight word per cycle, no bubbles between
-    events); a loopback spike ``len`` cycles; the TICK sweep ``G * P / Q`` cycles, plus a fixed
-    overhead (:data:`neurohdl.models.lif.TICK_OVERHEAD`). ``rst`` clears the state in ``G`` cycles
-    with ``ev_in.ready`` low.
+    events); a loopback spike ``len`` cycles; the TICK sweep ``G * P / Q`` cycles. The sweep's
+    tail overlaps the next step's integration; :func:`neurohdl.models.lif.cycles` gives the exact
+    count (within about 1 %). ``rst`` clears the state in ``G * P / Q`` cycles with ``ev_in.ready``
+    low; memories and profile registers keep their contents.
     """
 
     def __init__(self, net: LifNetwork, *, preload: bool = True):
@@ -114,6 +136,8 @@ class LifCore(wiring.Component):
             sig["trace"] = Out(stream.Signature(trace_layout(p)))
         if p.CFG:
             sig["cfg"] = In(stream.Signature(cfg_layout(self.cfg_width)))
+        if p.PERF:
+            sig["perf"] = Out(PERF_LAYOUT)
         super().__init__(sig)
 
     @property
@@ -515,6 +539,19 @@ class LifCore(wiring.Component):
         m.d.comb += self.idle.eq(
             integrating & ~booting & ~in_fifo.r_rdy & ~int_busy & ~sweep_busy & ~out_busy & ~tick_owed
         )
+
+        # ---- performance counters (reset by rst only) -------------------------------------
+        if p.PERF:
+            perf = self.perf
+            m.d.sync += [
+                perf.cyc_int.eq(perf.cyc_int + (int_busy | src_valid)),
+                perf.cyc_upd.eq(perf.cyc_upd + (sweep_busy | tick_owed)),
+                perf.words.eq(perf.words + issue),
+                perf.stall_out.eq(
+                    perf.stall_out + ((ul_valid & ~advance) | (self.ev_out.valid & ~self.ev_out.ready))
+                ),
+                perf.ticks.eq(perf.ticks + (marker & out_fifo.w_rdy)),
+            ]
 
         # ---- configuration writes (only while idle) -----------------------------------------
         if p.CFG:

@@ -50,6 +50,7 @@ class LifParams:
     N_PROF: int = 4
     WDEPTH: int = 0
     TRACE: bool = False
+    PERF: bool = False
     CFG: bool = False
     WMEM_IMPL: str = "ebr"
     IN_DEPTH: int = 16
@@ -396,13 +397,12 @@ class LifModel:
         step_ext = step_words = 0
         pending: list[int] = []
 
+        nnz = np.count_nonzero(net.W, axis=1)
+
         def integrate(axons: list[int]) -> None:
-            nonlocal words, acs
             if axons:
                 idx = np.asarray(axons, dtype=np.int64)
                 self.acc = _wrap(self.acc + net.W[idx].sum(axis=0), p.ACC_BITS)
-                words += int(ln[idx].sum())
-                acs += int(np.count_nonzero(net.W[idx]))
 
         for kind, addr in events:
             if kind == SPIKE:
@@ -410,7 +410,10 @@ class LifModel:
                 step_ext += 1
                 cost = max(1, int(ln[addr])) if addr < p.N_AX else 1
                 if addr < p.N_AX:
+                    # Words and synaptic operations are spent on arrival, even if a CLEAR follows.
                     pending.append(int(addr))
+                    words += int(ln[addr])
+                    acs += int(nnz[addr])
                 step_words += cost
                 timeline.append(("ext", cost))
             elif kind == TICK:
@@ -419,6 +422,8 @@ class LifModel:
                 loop_ids = [p.N_EXT + int(m) for m in self.lam]
                 loop += len(loop_ids)
                 lam_words = int(ln[loop_ids].sum()) if loop_ids else 0
+                words += lam_words
+                acs += int(nnz[loop_ids].sum()) if loop_ids else 0
                 integrate(loop_ids)
                 self.u, self.v, self.ref, s = update(net, self.acc, self.u, self.v, self.ref)
                 self.acc[:] = 0

@@ -60,7 +60,7 @@ def _assert_pass(res, what: str) -> None:
 @pytest.mark.parametrize("cfg_seed", CONFIG_SEEDS)
 def test_random_configs(sim, cfg_seed, build_root):
     cfg = registry.resolve("lif", sets=random_config(cfg_seed))
-    res = run_cosim(cfg, sim=sim, seed=cfg_seed, vectors=12, build_root=build_root)
+    res = run_cosim(cfg, sim=sim, seed=cfg_seed, vectors=25, build_root=build_root)
     _assert_pass(res, f"lif config seed {cfg_seed} ({' '.join(random_config(cfg_seed))}) on {sim}")
 
 
@@ -68,8 +68,16 @@ def test_random_configs(sim, cfg_seed, build_root):
 @pytest.mark.parametrize("seed", [7, 8])
 def test_default_preset(sim, seed, build_root):
     cfg = registry.resolve("lif", preset="default")
-    res = run_cosim(cfg, sim=sim, seed=seed, vectors=16, build_root=build_root)
+    res = run_cosim(cfg, sim=sim, seed=seed, vectors=50, build_root=build_root)
     _assert_pass(res, f"default preset seed {seed} on {sim}")
+
+
+@pytest.mark.parametrize("preset", ["ref_a", "ref_c"])
+def test_reference_builds(preset, build_root):
+    """REF-A loads its 15k-word weight memory through cfg; REF-C has CUBA multipliers on Q=2."""
+    cfg = registry.resolve("lif", preset=preset)
+    res = run_cosim(cfg, sim="verilator", seed=2, vectors=6, build_root=build_root)
+    _assert_pass(res, preset)
 
 
 def _directed(tmp_path, events, preset="tiny", sets=(), sim="icarus", build_root=None, backpressure=True):

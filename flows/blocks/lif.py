@@ -27,6 +27,7 @@ BUILD_KEYS = (
     "N_PROF",
     "WDEPTH",
     "TRACE",
+    "PERF",
     "CFG",
     "WMEM_IMPL",
     "IN_DEPTH",
@@ -53,6 +54,9 @@ class LifBlock(Block):
         Param("N_PROF", int, 4, "Parameter profiles", 1, 16),
         Param("WDEPTH", int, 0, "Weight-memory words; 0 sizes it to the packed network", 0, 1 << 20),
         Param("TRACE", bool, False, "Trace port with post-update state (cosim always enables it)"),
+        Param(
+            "PERF", bool, False, "perf port: 32-bit cycle, word, stall and tick counters (cosim enables it)"
+        ),
         Param("CFG", bool, False, "cfg stream port: write AXT, WMEM, NCFG words and profiles while idle"),
         Param(
             "WMEM_IMPL",
@@ -119,8 +123,8 @@ class LifBlock(Block):
     def rtl(self, net: model.LifNetwork, *, sim: bool):
         from ...hdl.lif import LifCore
 
-        if sim and not net.params.TRACE:
-            net = with_params(net, TRACE=True)
+        if sim and not (net.params.TRACE and net.params.PERF):
+            net = with_params(net, TRACE=True, PERF=True)
         # In simulation a CFG build starts empty, so the testbench must load it through cfg.
         return LifCore(net, preload=not sim)
 
@@ -143,7 +147,8 @@ class LifBlock(Block):
 
     def expected(self, net: model.LifNetwork, stim: dict) -> dict:
         r = model.LifModel(net).run(stim["events"])
-        return {"out": r.out, "u": r.u, "v": r.v, "ref": r.ref, "s": r.s}
+        counts = {"words": np.array(r.words), "ticks": np.array(len(r.per_tick))}
+        return {"out": r.out, "u": r.u, "v": r.v, "ref": r.ref, "s": r.s, **counts}
 
     def cycle_model(self, net: model.LifNetwork, stim: dict) -> int:
         return model.cycles(model.LifModel(net).run(stim["events"]), net.params)
