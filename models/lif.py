@@ -367,8 +367,11 @@ class LifResult:
     clears: int = 0
     words: int = 0
     effective_acs: int = 0
-    per_tick: list = field(default_factory=list)
     timeline: list = field(default_factory=list)
+
+    @property
+    def ticks(self) -> int:
+        return self.v.shape[0]
 
 
 class LifModel:
@@ -392,9 +395,8 @@ class LifModel:
         """Run ``events`` (``(k, 2)`` array of ``[kind, addr]``) from the current state."""
         p, net, ln = self.p, self.net, self.packed["len"]
         events = np.asarray(events, dtype=np.int64).reshape(-1, 2)
-        out, us, vs, refs, ss, per_tick, timeline = [], [], [], [], [], [], []
+        out, us, vs, refs, ss, timeline = [], [], [], [], [], []
         ext = loop = words = acs = clears = 0
-        step_ext = step_words = 0
         pending: list[int] = []
 
         nnz = np.count_nonzero(net.W, axis=1)
@@ -407,14 +409,12 @@ class LifModel:
         for kind, addr in events:
             if kind == SPIKE:
                 ext += 1
-                step_ext += 1
                 cost = max(1, int(ln[addr])) if addr < p.N_AX else 1
                 if addr < p.N_AX:
                     # Words and synaptic operations are spent on arrival, even if a CLEAR follows.
                     pending.append(int(addr))
                     words += int(ln[addr])
                     acs += int(nnz[addr])
-                step_words += cost
                 timeline.append(("ext", cost))
             elif kind == TICK:
                 integrate(pending)
@@ -438,15 +438,12 @@ class LifModel:
                 vs.append(self.v.copy())
                 refs.append(self.ref.copy())
                 ss.append(s.astype(np.int64))
-                per_tick.append({"ext_cycles": step_words, "loop_words": lam_words, "ext_events": step_ext})
-                step_ext = step_words = 0
             elif kind == CLEAR:
                 clears += 1
                 timeline.append(("clear",))
                 pending = []
                 self.clear()
             else:
-                step_words += 1
                 timeline.append(("ext", 1))
         integrate(pending)
         # Events after the last TICK stay in acc, as they would in the RTL.
@@ -462,7 +459,6 @@ class LifModel:
             clears=clears,
             words=words,
             effective_acs=acs,
-            per_tick=per_tick,
             timeline=timeline,
         )
 
@@ -526,17 +522,6 @@ def cycles(result: LifResult, params: LifParams) -> int:
             marker = max(end + TICK_TAIL, ser + 1)
             t, work = end, 0
     return marker if marker is not None else t
-
-
-def _emitted_per_tick(result: LifResult) -> list[int]:
-    counts, n = [], 0
-    for kind, _ in result.out:
-        if kind == OUT_TICK:
-            counts.append(n)
-            n = 0
-        else:
-            n += 1
-    return counts
 
 
 # --------------------------------------------------------------------------------------------------

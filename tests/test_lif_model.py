@@ -217,3 +217,17 @@ def test_if_profile_float_reference_agrees_exactly():
     vf, sf = m.lif_float(net, np.asarray(a_steps))
     assert np.array_equal(r.s, sf)
     assert np.array_equal(r.v / 64.0, vf)
+
+
+def test_cycle_model_by_hand():
+    """Ten empty TICKs on a G=5, P/Q=2 core: the first costs START + TICK_START + (G*P/Q + 1) +
+    TICK_TAIL = 4 + 2 + 11 + 6 = 23 cycles; each next one waits for the previous marker:
+    11 + 6 + 2 = 19 more (the RTL measures 23 and 194)."""
+    p = m.LifParams(N=20, N_EXT=12, P=4, Q=2)
+    net = m.random_network(p, 1)
+    assert m.cycles(m.LifModel(net).run([[m.TICK, 0]]), p) == 23
+    assert m.cycles(m.LifModel(net).run([[m.TICK, 0]] * 10), p) == 23 + 9 * 19
+    # A spike with a window of `len` words adds len + INTEGRATE_DRAIN before the sweep.
+    a = int(np.flatnonzero(m.pack(net)["len"] > 0)[0])
+    ln = int(m.pack(net)["len"][a])
+    assert m.cycles(m.LifModel(net).run([[m.SPIKE, a], [m.TICK, 0]]), p) == 23 + ln + m.INTEGRATE_DRAIN

@@ -147,7 +147,7 @@ class LifBlock(Block):
 
     def expected(self, net: model.LifNetwork, stim: dict) -> dict:
         r = model.LifModel(net).run(stim["events"])
-        counts = {"words": np.array(r.words), "ticks": np.array(len(r.per_tick))}
+        counts = {"words": np.array(r.words), "ticks": np.array(r.ticks)}
         return {"out": r.out, "u": r.u, "v": r.v, "ref": r.ref, "s": r.s, **counts}
 
     def cycle_model(self, net: model.LifNetwork, stim: dict) -> int:
