@@ -120,7 +120,9 @@ def synth(
     spram = block.spram_memories(model) if t.family == "ice40" else []
     if spram:
         # These memories are loaded through a port, never from initial contents; an SPRAM has none.
-        prep += "".join(f"; delete t:$meminit_v2 r:MEMID=\\{name} %i" for name in spram)
+        for name in spram:
+            prep += f'; setattr -set ram_style "huge" m:{name}'
+            prep += f"; delete t:$meminit_v2 r:MEMID=\\{name} %i"
         synth_cmd += " -spram"
     script = f"{prep}; {synth_cmd} -top top -json top.json; tee -q -o stat.json stat -json"
     t0 = time.monotonic()

@@ -212,10 +212,8 @@ class LifCore(wiring.Component):
         m.submodules.axt = axt = memory.Memory(
             shape=unsigned(axt_layout.size), depth=p.N_AX, init=init("axt")
         )
-        # ram_style "huge" asks Yosys for an iCE40 SPRAM (synth_ice40 -spram).
-        w_attrs = {"ram_style": "huge"} if p.WMEM_IMPL == "spram" else {}
         m.submodules.wmem = wmem = memory.Memory(
-            shape=unsigned(w_layout.size), depth=wdepth, init=init("wmem"), attrs=w_attrs
+            shape=unsigned(w_layout.size), depth=wdepth, init=init("wmem")
         )
         acc_layout = data.ArrayLayout(signed(p.ACC_BITS), P)
         m.submodules.accm = accm = memory.Memory(shape=unsigned(acc_layout.size), depth=G, init=[])
@@ -282,23 +280,28 @@ class LifCore(wiring.Component):
         cur_addr = Signal(_bits(wdepth))
         cur_g = Signal(_bits(G))
         cur_rem = Signal(_bits(G + 1))
+        # cur_rem != 0 and cur_rem <= 1, kept as flags so no compare sits on the control path
+        cur_nz = Signal()
+        cur_le1 = Signal(init=1)
         i2_valid = Signal()
         i2_g = Signal(_bits(G))
         s1_take = Signal()
         s1_free = Signal()
         m.d.comb += [
-            s1_take.eq(s1_valid & (cur_rem <= 1)),
+            s1_take.eq(s1_valid & cur_le1),
             s1_free.eq(~s1_valid | s1_take),
             axt_rd.addr.eq(src_axon),
             axt_rd.en.eq(s1_free),
         ]
         with m.If(s1_free):
             m.d.sync += s1_valid.eq(src_valid)
-        issue = cur_rem != 0
+        issue = cur_nz
         with m.If(s1_take):
             m.d.sync += [cur_addr.eq(axt_q.base), cur_g.eq(axt_q.g0), cur_rem.eq(axt_q.len)]
+            m.d.sync += [cur_nz.eq(axt_q.len != 0), cur_le1.eq(axt_q.len <= 1)]
         with m.Elif(issue):
             m.d.sync += [cur_addr.eq(cur_addr + 1), cur_g.eq(cur_g + 1), cur_rem.eq(cur_rem - 1)]
+            m.d.sync += [cur_nz.eq(cur_rem != 1), cur_le1.eq(cur_rem <= 2)]
         m.d.sync += [i2_valid.eq(issue), i2_g.eq(cur_g)]
         # One address for the WMEM read and write ports, reads off while writing: the form that
         # Yosys maps onto a single-port iCE40 SPRAM.
