@@ -127,6 +127,8 @@ def cmd_cosim(args) -> int:
     vectors = args.vectors if args.vectors is not None else cfg.cosim.get("vectors", 20)
     if vectors < 1:
         raise NeurohdlError(f"--vectors must be at least 1, got {vectors}")
+    if seed < 0:
+        raise NeurohdlError(f"--seed must be non-negative, got {seed}")
     waves = args.waves or cfg.cosim.get("waves")
     if waves not in (None, "fst", "vcd"):
         raise NeurohdlError(f"cosim.waves: {waves!r} is not one of fst, vcd")
@@ -244,6 +246,10 @@ def cmd_demo(args) -> int:
     blocks = [args.block] if args.block else registry.names()
     for name in blocks:
         registry.get(name)
+    if args.steps and not all(1 <= t <= 1024 for t in args.steps):
+        raise NeurohdlError(f"--steps must lie in 1..1024, got {args.steps}")
+    if args.limit is not None and args.limit < 1:
+        raise NeurohdlError(f"--limit must be at least 1, got {args.limit}")
     summary = run_demo(
         blocks, out=args.out, sim=args.sim, steps=args.steps or [16, 32], limit=args.limit, progress=progress
     )

@@ -188,3 +188,19 @@ def test_doctor_lists_tools(capsys):
 def test_unknown_target(capsys):
     code, _, err = run(capsys, "synth", "lif", "--preset", "tiny", "--target", "ice40-up3k")
     assert code == 2
+
+
+@pytest.mark.parametrize(
+    "argv,expect",
+    [
+        (["cosim", "lif", "--preset", "tiny", "--seed", "-1"], "--seed must be non-negative"),
+        (["cosim", "lif", "--preset", "tiny", "--vectors", "0"], "--vectors must be at least 1"),
+        (["synth", "lif", "--preset", "tiny", "--target", "ecp5-25k", "--seeds", "a-b"], "--seeds 'a-b'"),
+        (["demo", "lif", "--steps", "0"], "--steps must lie in 1..1024"),
+        (["demo", "lif", "--limit", "0"], "--limit must be at least 1"),
+        (["demo", "nope"], "unknown block 'nope'"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(capsys, argv, expect):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and expect in err and err.count("\n") == 1
