@@ -70,10 +70,10 @@ class Block:
     def expected(self, model: Any, stimulus: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def spram_memories(self, model: Any) -> list[str]:
-        """Memories to map onto iCE40 SPRAM; their initial contents are dropped in synthesis, so
-        the design must load them through a port."""
-        return []
+    def memory_styles(self, model: Any, family: str) -> dict[str, str]:
+        """Yosys ``ram_style`` per memory name for an FPGA family. ``"huge"`` (iCE40 SPRAM) drops
+        the memory's initial contents in synthesis, so the design must load it through a port."""
+        return {}
 
     def setup_beats(self, component: Any) -> dict[str, list[dict]]:
         """Beats the testbench sends before the stimulus (configuration), per input stream."""

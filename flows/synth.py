@@ -117,12 +117,14 @@ def synth(
     write_atomic(out / "top.v", text)
     synth_cmd = "synth_ice40 -dsp" if t.family == "ice40" else "synth_ecp5"
     prep = "read_verilog top.v; hierarchy -top top; proc"
-    spram = block.spram_memories(model) if t.family == "ice40" else []
+    styles = block.memory_styles(model, t.family)
+    spram = [name for name, style in styles.items() if style == "huge"]
+    for name, style in styles.items():
+        prep += f'; setattr -set ram_style "{style}" m:{name}'
+    for name in spram:
+        # loaded through a port, never from initial contents; an SPRAM has none
+        prep += f"; delete t:$meminit_v2 r:MEMID=\\{name} %i"
     if spram:
-        # These memories are loaded through a port, never from initial contents; an SPRAM has none.
-        for name in spram:
-            prep += f'; setattr -set ram_style "huge" m:{name}'
-            prep += f"; delete t:$meminit_v2 r:MEMID=\\{name} %i"
         synth_cmd += " -spram"
     script = f"{prep}; {synth_cmd} -top top -json top.json; tee -q -o stat.json stat -json"
     t0 = time.monotonic()
@@ -175,6 +177,7 @@ def synth(
         "device": {"luts": t.luts, "brams": t.brams, "dsps": t.dsps, "pins": t.pins},
         "port_bits": pins,
         "wrapper": wrapper or "none (the core's ports fit the package)",
+        "memory_styles": styles,
         "initial_contents_stripped": spram,
         "params": config.params,
         "tools": {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))},

@@ -522,6 +522,8 @@ class LifCore(wiring.Component):
                     lb_ser.o.ready.eq(s1_free),
                 ]
                 with m.If(~lb_ser.o.valid & (lbq.level == 0) & ~int_busy):
+                    # The TICK leaves ev_in here, on a short path, not when the sweep ends.
+                    m.d.comb += in_fifo.r_en.eq(1)
                     m.next = "SWEEP"
             with m.State("SWEEP"):
                 m.d.comb += u0_valid.eq(1)
@@ -537,7 +539,6 @@ class LifCore(wiring.Component):
                 # (U1 may be stalled by the outputs); only then may the next step read ACC.
                 with m.If(advance | ~u1_valid):
                     m.d.sync += tick_owed.eq(1)
-                    m.d.comb += in_fifo.r_en.eq(1)  # the TICK
                     m.next = "INTEGRATE"
         m.d.comb += self.idle.eq(
             integrating & ~booting & ~in_fifo.r_rdy & ~int_busy & ~sweep_busy & ~out_busy & ~tick_owed

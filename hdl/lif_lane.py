@@ -51,9 +51,10 @@ def _rtz12(x):
     return (x + Mux(x[-1], 4095, 0)) >> 12
 
 
-def _shift_decay(x, k):
-    """``x - ((x + [x >= 0](2^k - 1)) >>> k)``, equal to the multiplicative decay (spec §2.3)."""
-    return x - ((x + Mux(x[-1], 0, (1 << k) - 1)) >> k)
+def _shift_term(x, k):
+    """``(x + [x >= 0](2^k - 1)) >>> k``: the decay of ``DECAY=shift`` is ``x`` minus this, which
+    equals the multiplicative decay exactly (spec §2.3)."""
+    return (x + Mux(x[-1], 0, (1 << k) - 1)) >> k
 
 
 class LifLane(wiring.Component):
@@ -141,12 +142,16 @@ class LifLane(wiring.Component):
         a = Mux(a_shift < -(1 << 15), -(1 << 15), Mux(a_shift > (1 << 15) - 1, (1 << 15) - 1, a_shift))
         lin_l = Cat(Signal(6), pr.dv, Signal(1)).as_signed()
         v_lin = Mux(self.v > lin_l, self.v - lin_l, Mux(self.v < -lin_l, self.v + lin_l, 0))
+        zero = Const(0, signed(2))
         if self.decay == "mul":
-            ud = self.u * (4095 - pr.du) if self.cuba else Const(0, signed(2))
+            ud = self.u * (4095 - pr.du) if self.cuba else zero
             vd = self.v * (4096 - pr.dv)
+            raw = {}
         else:
-            ud = _shift_decay(self.u, pr.ku) if self.cuba else Const(0, signed(2))
-            vd = Mux(pr.v_hold, self.v, _shift_decay(self.v, pr.kv))
+            # the shifted terms here, the subtraction in stage 2 (one carry chain per stage)
+            ud = _shift_term(self.u, pr.ku) if self.cuba else zero
+            vd = _shift_term(self.v, pr.kv)
+            raw = dict(u_raw=self.u if self.cuba else zero, v_raw=self.v)
         keep = dict(ref=self.ref, prof=self.prof, real=self.real, lb=self.lb)
         s1 = stage(
             "s1",
@@ -155,13 +160,18 @@ class LifLane(wiring.Component):
             vd=vd,
             v_lin=v_lin,
             bias=self.bias_mant << self.bias_exp,
+            **raw,
             **keep,
         )
         keep = dict(ref=s1.ref, prof=s1.prof, real=s1.real, lb=s1.lb)
 
         # Stage 2: round the products toward zero and choose the v leak.
-        u_dec, v_mul = (_rtz12(s1.ud), _rtz12(s1.vd)) if self.decay == "mul" else (s1.ud, s1.vd)
-        v_dec = Mux(profile(s1.prof).leak, s1.v_lin, v_mul)
+        pr1 = profile(s1.prof)
+        if self.decay == "mul":
+            u_dec, v_mul = _rtz12(s1.ud), _rtz12(s1.vd)
+        else:
+            u_dec, v_mul = s1.u_raw - s1.ud, Mux(pr1.v_hold, s1.v_raw, s1.v_raw - s1.vd)
+        v_dec = Mux(pr1.leak, s1.v_lin, v_mul)
         s2 = stage(
             "s2",
             u_dec=u_dec[: U_W + 1].as_signed(),

@@ -128,8 +128,11 @@ class LifBlock(Block):
         # In simulation a CFG build starts empty, so the testbench must load it through cfg.
         return LifCore(net, preload=not sim)
 
-    def spram_memories(self, net: model.LifNetwork) -> list[str]:
-        return ["wmem"] if net.params.WMEM_IMPL == "spram" else []
+    def memory_styles(self, net: model.LifNetwork, family: str) -> dict[str, str]:
+        if family == "ice40":
+            return {"wmem": "huge"} if net.params.WMEM_IMPL == "spram" else {}
+        # The per-neuron configuration is shallow and narrow: LUT RAM, not a whole DP16KD.
+        return {"ncfg": "distributed"}
 
     def setup_beats(self, core) -> dict[str, list[dict]]:
         if not core.params.CFG:
