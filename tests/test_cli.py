@@ -204,3 +204,29 @@ def test_unknown_target(capsys):
 def test_bad_options_exit_2_with_one_line(capsys, argv, expect):
     code, _, err = run(capsys, *argv)
     assert code == 2 and expect in err and err.count("\n") == 1
+
+
+def test_cosim_cli_dump_and_waves(tmp_path, capsys):
+    """The user path: a stimulus file in, what the RTL produced out, a waveform, exit 0."""
+    events = np.array([[0, 1], [0, 3], [1, 0], [3, 0], [0, 2], [1, 0], [2, 0], [1, 0]])
+    stim, dump = tmp_path / "stim.npz", tmp_path / "out" / "dump.npz"
+    np.savez(stim, events=events)
+    argv = [
+        "cosim",
+        "lif",
+        "--preset",
+        "tiny",
+        "--sim",
+        "icarus",
+        "--stimulus",
+        str(stim),
+        "--dump",
+        str(dump),
+    ]
+    code, out, _ = run(capsys, *argv, "--waves", "fst", "--json")
+    assert code == 0
+    res = json.loads(out)
+    assert res["passed"] and res["waves"] and Path(res["waves"]).stat().st_size > 0
+    with np.load(dump) as d:
+        assert set(d.files) == {"out", "u", "v", "ref", "s"}
+        assert d["v"].shape == (3, 20) and int((d["out"][:, 0] == 1).sum()) == 3
