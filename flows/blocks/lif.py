@@ -131,8 +131,9 @@ class LifBlock(Block):
     def memory_styles(self, net: model.LifNetwork, family: str) -> dict[str, str]:
         if family == "ice40":
             return {"wmem": "huge"} if net.params.WMEM_IMPL == "spram" else {}
-        # The per-neuron configuration is shallow and narrow: LUT RAM, not a whole DP16KD.
-        return {"ncfg": "distributed"}
+        # The writable per-neuron configuration is shallow and narrow: LUT RAM, not a DP16KD.
+        # (Read-only, it is a ROM that Yosys places itself.)
+        return {"ncfg": "distributed"} if net.params.CFG else {}
 
     def setup_beats(self, core) -> dict[str, list[dict]]:
         if not core.params.CFG:
