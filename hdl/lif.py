@@ -271,6 +271,10 @@ class LifCore(wiring.Component):
             emq.r_en.eq(em_ser.i.ready),
         ]
 
+        # Registered: Λ is written only during the sweep, long before LOOP reads this.
+        lbq_busy = Signal()
+        m.d.sync += lbq_busy.eq(lbq.level != 0)
+
         # ---- integrate pipeline ------------------------------------------------------------
         # S0 chooses an axon and reads AXT; S1 holds the AXT entry; the issuer walks its window,
         # reading one WMEM word and ACC group per cycle; I2 adds and writes ACC back.
@@ -521,7 +525,7 @@ class LifCore(wiring.Component):
                     src_axon.eq(p.N_EXT + lb_ser.o.payload),
                     lb_ser.o.ready.eq(s1_free),
                 ]
-                with m.If(~lb_ser.o.valid & (lbq.level == 0) & ~int_busy):
+                with m.If(~lb_ser.o.valid & ~lbq_busy & ~int_busy):
                     # The TICK leaves ev_in here, on a short path, not when the sweep ends.
                     m.d.comb += in_fifo.r_en.eq(1)
                     m.next = "SWEEP"

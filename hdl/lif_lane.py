@@ -89,7 +89,7 @@ class LifLane(wiring.Component):
         from the last stage's registers.
     """
 
-    LATENCY = 5
+    LATENCY = 6
 
     def __init__(self, *, acc_bits: int, cuba: bool, decay: str, ref_bits: int, profiles: list):
         self.acc_bits, self.cuba, self.decay, self.ref_bits = acc_bits, cuba, decay, ref_bits
@@ -124,8 +124,6 @@ class LifLane(wiring.Component):
         def profile(index) -> data.View:
             return layout(table[index] if len(self.profiles) > 1 else self.profiles[0])
 
-        pr = profile(self.prof)
-
         def stage(name: str, **values) -> SimpleNamespace:
             """Register ``values`` (advancing with ``en``); returns the registers by name."""
             regs = {}
@@ -136,30 +134,45 @@ class LifLane(wiring.Component):
                     m.d.sync += reg.eq(value)
             return SimpleNamespace(**regs)
 
+        # Stage 0: register the inputs, which come straight from block RAM.
+        s0 = stage(
+            "s0",
+            acc=self.acc,
+            u=self.u,
+            v=self.v,
+            ref=self.ref,
+            bias_mant=self.bias_mant,
+            bias_exp=self.bias_exp,
+            prof=self.prof,
+            real=self.real,
+            lb=self.lb,
+        )
+        pr = profile(s0.prof)
+
         # Stage 1: scale a, form the decays' products (or shifts), the linear leak and the bias.
         wexp = pr.wexp
-        a_shift = Mux(wexp[-1], self.acc >> (-wexp).as_unsigned()[:4], self.acc << wexp.as_unsigned()[:3])
+        a_shift = Mux(wexp[-1], s0.acc >> (-wexp).as_unsigned()[:4], s0.acc << wexp.as_unsigned()[:3])
         a = Mux(a_shift < -(1 << 15), -(1 << 15), Mux(a_shift > (1 << 15) - 1, (1 << 15) - 1, a_shift))
         lin_l = Cat(Signal(6), pr.dv, Signal(1)).as_signed()
-        v_lin = Mux(self.v > lin_l, self.v - lin_l, Mux(self.v < -lin_l, self.v + lin_l, 0))
+        v_lin = Mux(s0.v > lin_l, s0.v - lin_l, Mux(s0.v < -lin_l, s0.v + lin_l, 0))
         zero = Const(0, signed(2))
         if self.decay == "mul":
-            ud = self.u * (4095 - pr.du) if self.cuba else zero
-            vd = self.v * (4096 - pr.dv)
+            ud = s0.u * (4095 - pr.du) if self.cuba else zero
+            vd = s0.v * (4096 - pr.dv)
             raw = {}
         else:
             # the shifted terms here, the subtraction in stage 2 (one carry chain per stage)
-            ud = _shift_term(self.u, pr.ku) if self.cuba else zero
-            vd = _shift_term(self.v, pr.kv)
-            raw = dict(u_raw=self.u if self.cuba else zero, v_raw=self.v)
-        keep = dict(ref=self.ref, prof=self.prof, real=self.real, lb=self.lb)
+            ud = _shift_term(s0.u, pr.ku) if self.cuba else zero
+            vd = _shift_term(s0.v, pr.kv)
+            raw = dict(u_raw=s0.u if self.cuba else zero, v_raw=s0.v)
+        keep = dict(ref=s0.ref, prof=s0.prof, real=s0.real, lb=s0.lb)
         s1 = stage(
             "s1",
             a=a[:16].as_signed(),
             ud=ud,
             vd=vd,
             v_lin=v_lin,
-            bias=self.bias_mant << self.bias_exp,
+            bias=s0.bias_mant << s0.bias_exp,
             **raw,
             **keep,
         )

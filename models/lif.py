@@ -474,11 +474,11 @@ INTEGRATE_DRAIN = 2
 #: IDLE: a TICK at the head of ``ev_in`` to the first sweep cycle (TICK seen, Λ empty).
 TICK_START = 2
 #: TAIL: last sweep issue to the TICK marker, the update lanes' latency and the write-back.
-TICK_TAIL = 6
+TICK_TAIL = 7
 #: WAIT: a marker leaving to the next sweep, when the next TICK was waiting for it.
 TICK_WAIT = 2
 #: ARRIVE: a group's issue to its spikes reaching the output serializer.
-EMIT_ARRIVE = 9
+EMIT_ARRIVE = 10
 #: Cycles of a CLEAR beyond its sweep over the ``G * P / Q`` state words.
 CLEAR_OVERHEAD = 2
 #: The fixed per-TICK overhead D when steps do not overlap (spec target D <= 10).

@@ -221,13 +221,13 @@ def test_if_profile_float_reference_agrees_exactly():
 
 def test_cycle_model_by_hand():
     """Ten empty TICKs on a G=5, P/Q=2 core: the first costs START + TICK_START + (G*P/Q + 1) +
-    TICK_TAIL = 4 + 2 + 11 + 6 = 23 cycles; each next one waits for the previous marker:
-    11 + 6 + 2 = 19 more (the RTL measures 23 and 194)."""
+    TICK_TAIL = 4 + 2 + 11 + 7 = 24 cycles; each next one waits for the previous marker:
+    11 + 7 + 2 = 20 more (the RTL measures 24 and 204)."""
     p = m.LifParams(N=20, N_EXT=12, P=4, Q=2)
     net = m.random_network(p, 1)
-    assert m.cycles(m.LifModel(net).run([[m.TICK, 0]]), p) == 23
-    assert m.cycles(m.LifModel(net).run([[m.TICK, 0]] * 10), p) == 23 + 9 * 19
+    assert m.cycles(m.LifModel(net).run([[m.TICK, 0]]), p) == 24
+    assert m.cycles(m.LifModel(net).run([[m.TICK, 0]] * 10), p) == 24 + 9 * 20
     # A spike with a window of `len` words adds len + INTEGRATE_DRAIN before the sweep.
     a = int(np.flatnonzero(m.pack(net)["len"] > 0)[0])
     ln = int(m.pack(net)["len"][a])
-    assert m.cycles(m.LifModel(net).run([[m.SPIKE, a], [m.TICK, 0]]), p) == 23 + ln + m.INTEGRATE_DRAIN
+    assert m.cycles(m.LifModel(net).run([[m.SPIKE, a], [m.TICK, 0]]), p) == 24 + ln + m.INTEGRATE_DRAIN
