@@ -106,6 +106,7 @@ class Block:
 
 
 _BLOCKS: dict[str, Block] = {}
+TOP_KEYS = ("block", "params", "preset", "cosim", "synth")
 
 
 def register(block: Block) -> Block:
@@ -143,10 +144,9 @@ def resolve(
     if config:
         doc = read_yaml(config)
         source = config
-        unknown = [k for k in doc if k not in ("block", "params", "preset", "cosim", "synth")]
+        unknown = [k for k in doc if k not in TOP_KEYS]
         if unknown:
-            known = ("block", "params", "preset", "cosim", "synth")
-            raise ConfigError(f"{config}: {unknown[0]}: unknown key{did_you_mean(unknown[0], known)}")
+            raise ConfigError(f"{config}: {unknown[0]}: unknown key{did_you_mean(unknown[0], TOP_KEYS)}")
         if "block" not in doc:
             raise ConfigError(f"{config}: missing 'block' (one of {', '.join(names())})")
         if block and doc["block"] != block:

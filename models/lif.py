@@ -27,6 +27,7 @@ V_MAX = (1 << 23) - 1
 A_MIN, A_MAX = -(1 << 15), (1 << 15) - 1
 
 PROFILE_FIELDS = ("du", "dv", "vth", "wexp", "leak", "reset", "cmp", "ref", "emit")
+NETWORK_FIELDS = (*PROFILE_FIELDS, "prof", "bias_mant", "bias_exp", "W")
 
 
 def ceil_log2(n: int) -> int:
@@ -135,7 +136,7 @@ class LifNetwork:
 
     def __post_init__(self):
         p = self.params
-        for name in (*PROFILE_FIELDS, "prof", "bias_mant", "bias_exp", "W"):
+        for name in NETWORK_FIELDS:
             setattr(self, name, np.asarray(getattr(self, name), dtype=np.int64))
         if self.W.shape != (p.N_AX, p.N):
             raise ValueError(f"W has shape {self.W.shape}, expected (N_AX, N) = {(p.N_AX, p.N)}")
@@ -187,13 +188,16 @@ class LifNetwork:
     def wdepth(self) -> int:
         return self.params.WDEPTH or max(1, pack(self)["words"])
 
+    def with_params(self, **changes) -> LifNetwork:
+        """The same network with some build parameters changed (checked again)."""
+        fields = {name: getattr(self, name) for name in NETWORK_FIELDS}
+        return LifNetwork(params=dataclasses.replace(self.params, **changes), **fields)
+
     def profile_table(self) -> list[dict[str, int]]:
         return [{f: int(getattr(self, f)[i]) for f in PROFILE_FIELDS} for i in range(self.params.N_PROF)]
 
     def save(self, path) -> None:
-        arrays = {
-            name: getattr(self, name) for name in (*PROFILE_FIELDS, "prof", "bias_mant", "bias_exp", "W")
-        }
+        arrays = {name: getattr(self, name) for name in NETWORK_FIELDS}
         np.savez_compressed(path, params=np.array(json.dumps(dataclasses.asdict(self.params))), **arrays)
 
     @classmethod

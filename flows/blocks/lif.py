@@ -124,7 +124,7 @@ class LifBlock(Block):
         from ...hdl.lif import LifCore
 
         if sim and not (net.params.TRACE and net.params.PERF):
-            net = with_params(net, TRACE=True, PERF=True)
+            net = net.with_params(TRACE=True, PERF=True)
         # In simulation a CFG build starts empty, so the testbench must load it through cfg.
         return LifCore(net, preload=not sim)
 
@@ -174,14 +174,6 @@ class LifBlock(Block):
         result["markdown"] = lif_digits.table(result)
         result["passed"] = all(r["passed"] for r in result["rows"])
         return result
-
-
-def with_params(net: model.LifNetwork, **changes) -> model.LifNetwork:
-    import dataclasses
-
-    p = dataclasses.replace(net.params, **changes)
-    fields = {f: getattr(net, f) for f in (*model.PROFILE_FIELDS, "prof", "bias_mant", "bias_exp", "W")}
-    return model.LifNetwork(params=p, **fields)
 
 
 def digits_network_path() -> Path:
