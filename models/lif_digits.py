@@ -202,3 +202,13 @@ def save_float(net: FloatNet, path) -> None:
 def load_float(path) -> FloatNet:
     with np.load(path) as f:
         return FloatNet(f["W1"], f["b1"], f["W2"], f["b2"])
+
+
+def regenerate(folder) -> dict:
+    """Rebuild ``lif_digits.npz`` (the converted core network) and ``lif_digits_float.npz`` in ``folder``."""
+    from pathlib import Path
+
+    fnet, net, info = build()
+    net.save(Path(folder) / "lif_digits.npz")
+    save_float(fnet, Path(folder) / "lif_digits_float.npz")
+    return info
