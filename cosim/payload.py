@@ -32,13 +32,14 @@ def flatten_layout(shape: Any, prefix: str = "", offset: int = 0, index: int = -
 
 def stream_ports(component) -> dict[str, dict]:
     """Every stream member of a component's signature: its payload width and fields."""
-    from amaranth.lib import data, stream, wiring
+    from amaranth.hdl import Shape
+    from amaranth.lib import stream, wiring
 
     ports = {}
     for name, member in component.signature.members.items():
         if member.is_signature and isinstance(member.signature, stream.Signature):
             payload = member.signature.members["payload"].shape
-            width = data.Layout.cast(payload).size if isinstance(payload, data.Layout) else payload.width
+            width = Shape.cast(payload).width
             ports[name] = {
                 "direction": "in" if member.flow == wiring.In else "out",
                 "width": width,
@@ -50,14 +51,13 @@ def stream_ports(component) -> dict[str, dict]:
 def plain_outputs(component) -> dict[str, dict]:
     """Every non-stream output port (status, counters): its width and fields."""
     from amaranth.hdl import Shape
-    from amaranth.lib import data, wiring
+    from amaranth.lib import wiring
 
     ports = {}
     for name, member in component.signature.members.items():
         if member.is_port and member.flow == wiring.Out:
             shape = member.shape
-            width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
-            ports[name] = {"width": width, "fields": flatten_layout(shape)}
+            ports[name] = {"width": Shape.cast(shape).width, "fields": flatten_layout(shape)}
     return ports
 
 

@@ -114,10 +114,10 @@ def run_cosim(
     build_root: str | Path = "build/cosim",
     progress: Callable[[str], None] = lambda s: None,
 ) -> CosimResult:
-    from amaranth.back import verilog
     from cocotb_tools.runner import get_runner
 
     from ..flows import registry
+    from ..flows.emit import to_verilog
     from ..flows.errors import CheckFailed, ConfigError, MissingToolError
     from .payload import plain_outputs, stream_ports
 
@@ -139,7 +139,7 @@ def run_cosim(
 
     progress("RTL")
     top = block.rtl(model, sim=True)
-    text = verilog.convert(top, name=block.name, emit_src=False)
+    text = to_verilog(top, block.name)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     build_dir = Path(build_root).resolve() / f"{block.name}-{digest}-{sim}{'-waves' if waves else ''}"
     run_dir = build_dir / f"run-seed{seed}-{os.getpid()}-{time.monotonic_ns()}"

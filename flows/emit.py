@@ -51,13 +51,12 @@ def to_verilog(component, name: str) -> str:
 def ports_of(component) -> list[dict]:
     """Top-level Verilog ports, from the component's signature (names joined with ``__``)."""
     from amaranth.hdl import Shape
-    from amaranth.lib import data, wiring
+    from amaranth.lib import wiring
 
     ports = []
     for path, member in component.signature.members.flatten():
         if member.is_port:
-            shape = member.shape
-            width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
+            width = Shape.cast(member.shape).width
             direction = "in" if member.flow == wiring.In else "out"
             ports.append({"name": "__".join(map(str, path)), "direction": direction, "width": width})
     ports += [{"name": "clk", "direction": "in", "width": 1}, {"name": "rst", "direction": "in", "width": 1}]
