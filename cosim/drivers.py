@@ -38,32 +38,47 @@ class Throttle:
 
 
 class StreamSource:
-    """Drives ``<prefix>__valid``/``__payload`` from a queue of words, gated by a :class:`Throttle`."""
+    """Drives ``<prefix>__valid``/``__payload`` from a queue of words, gated by a :class:`Throttle`.
+
+    A word may wait for other streams: ``send(values, after={"cfg": 3})`` offers it only once
+    ``gate({"cfg": 3})`` holds (the testbench counts handshakes), which keeps the order of events on
+    different streams that the golden model assumed. ``offers`` and ``handshakes`` time-stamp each word.
+    """
 
     def __init__(self, dut, prefix: str, codec: Codec, throttle: Throttle):
         self.valid = getattr(dut, f"{prefix}__valid")
         self.ready = getattr(dut, f"{prefix}__ready")
         self.payload = getattr(dut, f"{prefix}__payload")
         self.codec, self.throttle = codec, throttle
-        self.queue: deque[int] = deque()
+        self.queue: deque[tuple[int, dict | None]] = deque()
         self.offering = False
+        self.new_offer = False
         self.sent = 0
+        self.offers: list[int] = []
+        self.handshakes: list[int] = []
         self.on_send: Callable[[int], None] | None = None
+        self.gate: Callable[[dict], bool] = lambda after: True
 
-    def send(self, values: dict) -> None:
-        self.queue.append(self.codec.encode(values))
+    def send(self, values: dict, after: dict | None = None) -> None:
+        self.queue.append((self.codec.encode(values), after))
 
     def drive(self) -> None:
-        if not self.offering and self.queue and self.throttle():
-            self.payload.value = self.queue[0]
-            self.offering = True
+        if not self.offering and self.queue:
+            word, after = self.queue[0]
+            if (after is None or self.gate(after)) and self.throttle():
+                self.payload.value = word
+                self.offering = self.new_offer = True
         self.valid.value = int(self.offering)
 
     def sample(self, cycle: int) -> None:
+        if self.new_offer:
+            self.offers.append(cycle)
+            self.new_offer = False
         if self.offering and int(self.ready.value):
             self.queue.popleft()
             self.offering = False
             self.sent += 1
+            self.handshakes.append(cycle)
             if self.on_send:
                 self.on_send(cycle)
 
@@ -84,6 +99,7 @@ class StreamSink:
         self.codec, self.throttle, self.on_beat = codec, throttle, on_beat
         self.received = 0
         self.ready_now = False
+        self.handshakes: list[int] = []
 
     def drive(self) -> None:
         self.ready_now = self.throttle()
@@ -92,6 +108,7 @@ class StreamSink:
     def sample(self, cycle: int) -> None:
         if self.ready_now and int(self.valid.value):
             self.received += 1
+            self.handshakes.append(cycle)
             self.on_beat(self.codec.decode(self.payload.value.to_unsigned()), cycle)
 
 

@@ -56,6 +56,7 @@ class CosimResult:
     log: str = ""
     elapsed_s: float = 0.0
     backpressure: bool = True
+    timing: str = ""  # .npz: per stream the handshake cycles, per input stream the offer cycles
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -158,6 +159,7 @@ def run_cosim(
         "expected": str(run_dir / "expected.npz"),
         "results": str(run_dir / "results.json"),
         "dump": str(run_dir / "dump.npz"),
+        "timing": str(run_dir / "timing.npz"),
         "setup": block.setup_beats(top),
     }
     (run_dir / "job.json").write_text(json.dumps(job, indent=1, default=int))
@@ -229,4 +231,5 @@ def run_cosim(
         log=str(run_dir / "sim.log"),
         elapsed_s=round(time.monotonic() - t0, 2),
         backpressure=backpressure,
+        timing=str(run_dir / "timing.npz"),
     )

@@ -62,7 +62,8 @@ class StreamTestbench:
 
     # -- block hooks ----------------------------------------------------------------------
     def inputs(self) -> dict[str, list[dict]]:
-        """The stimulus as input beats per stream; they follow the job's setup beats."""
+        """The stimulus as input beats per stream; they follow the job's setup beats. A beat's
+        ``"_after": {stream: k}`` holds it back until ``k`` stimulus beats of that stream are taken."""
         raise NotImplementedError
 
     def expected_beats(self) -> dict[str, list]:
@@ -122,9 +123,17 @@ class StreamTestbench:
             await loop.run()
             cycle = loop.cycle
         self.stimulus_started = True
+        base = {n: s.sent for n, s in self.sources.items()}
+
+        def gate(after: dict) -> bool:
+            return all(self.sources[n].sent - base[n] >= k for n, k in after.items())
+
         for name, beats in self.inputs().items():
+            src = self.sources[name]
+            src.gate = gate
             for b in beats:
-                self.sources[name].send(b)
+                after = b.pop("_after", None) if isinstance(b, dict) else None
+                src.send(b, after)
 
         def done() -> bool:
             return all(s.idle for s in self.sources.values()) and all(
@@ -158,6 +167,9 @@ class StreamTestbench:
             "final": final,
         }
         np.savez(self.job["dump"], **self.dump(received))
+        timing = {f"{n}_handshakes": s.handshakes for n, s in {**self.sources, **self.sinks}.items()}
+        timing.update({f"{n}_offers": s.offers for n, s in self.sources.items()})
+        np.savez(self.job["timing"], **{k: np.asarray(v, dtype=np.int64) for k, v in timing.items()})
         with open(self.job["results"], "w") as f:
             json.dump(results, f, indent=1)
         return results

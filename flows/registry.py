@@ -116,7 +116,7 @@ def register(block: Block) -> Block:
 
 def _load() -> None:
     if not _BLOCKS:
-        from .blocks import lif  # noqa: F401  (registers itself)
+        from .blocks import lif, ramp_adc  # noqa: F401  (they register themselves)
 
 
 def names() -> list[str]:
