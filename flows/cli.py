@@ -310,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="build/demo", help="output folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    for name in registry.names():
+        block = registry.get(name)
+        if block.has_commands:
+            p = sub.add_parser(name, help=f"{name} block commands ('neurohdl {name} -h')")
+            block.add_commands(p.add_subparsers(dest="block_cmd", required=True))
     return ap
 
 

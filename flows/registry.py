@@ -101,6 +101,13 @@ class Block:
                 want = "(k, " + ", ".join(map(str, trailing)) + ")" if trailing else f"{ndim}-D"
                 raise ConfigError(f"{source}: key '{k}' must have shape {want}, got {a.shape}")
 
+    def add_commands(self, sub) -> None:
+        """Block commands, ``neurohdl <block> <command>``: add parsers to ``sub`` (argparse)."""
+
+    @property
+    def has_commands(self) -> bool:
+        return type(self).add_commands is not Block.add_commands
+
     def _keys_doc(self) -> str:
         return ", ".join(f"'{k}' {d}" for k, (_, _, d) in self.stimulus_keys.items())
 

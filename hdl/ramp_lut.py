@@ -30,8 +30,6 @@ def _index(p, value):
 
 
 class _LutBase(wiring.Component):
-    overhead = 1
-
     def __init__(self, bank: RampBank):
         self.bank = bank
         self.params = bank.params

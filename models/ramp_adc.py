@@ -121,7 +121,7 @@ def reference(spec: FunctionSpec, B_in: int) -> np.ndarray:
     if isinstance(spec.f, np.ndarray):
         return np.full(2**B_in, np.nan)
     fn = FUNCTIONS[spec.f][0] if isinstance(spec.f, str) else spec.f
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         r = np.asarray(fn(inputs_real(spec, B_in)), dtype=np.float64)
     if r.shape != (2**B_in,):
         raise ValueError(

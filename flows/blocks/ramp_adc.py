@@ -224,6 +224,11 @@ class RampAdcBlock(Block):
             except ValueError as e:
                 raise ConfigError(f"{source}: cfg row {r}: {e}") from None
 
+    def add_commands(self, sub) -> None:
+        from ..ramp_adc_tools import add_commands
+
+        add_commands(sub)
+
     def app(self, *, out_dir, sim: str, steps: list[int], limit: int | None, progress) -> dict:
         """The LSTM on digits (spec §5): float, ramp-ADC and noisy accuracies, and the RTL subset."""
         from .. import ramp_lstm
