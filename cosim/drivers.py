@@ -109,7 +109,7 @@ class StreamSink:
         if self.ready_now and int(self.valid.value):
             self.received += 1
             self.handshakes.append(cycle)
-            self.on_beat(self.codec.decode(self.payload.value.to_unsigned()), cycle)
+            self.on_beat(self.codec.decode(int(self.payload.value)), cycle)  # 1-bit payloads are Logic
 
 
 class CycleLoop:

@@ -15,7 +15,7 @@ import os
 import time
 import zipfile
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -183,7 +183,8 @@ def run_cosim(
         except SystemExit as e:
             raise MissingToolError(f"{sim} build failed ({e}); see {build_dir / 'build.log'}") from None
     progress(f"simulate ({sim}, seed {seed})")
-    with _env({**info.env, "NEUROHDL_JOB": str(run_dir / "job.json")}):
+    # Under pytest the cocotb runner exits on a failed test; the results file says more.
+    with _env({**info.env, "NEUROHDL_JOB": str(run_dir / "job.json")}), suppress(SystemExit):
         runner.test(
             test_module=block.testbench,
             hdl_toplevel=block.name,

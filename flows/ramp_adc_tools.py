@@ -73,15 +73,26 @@ def cmd_errors(args) -> int:
     bound = "|e| <= 0.5" if args.rounding == "nearest" else "-1 < e <= 0"
     md = _md(
         [
-            [r["function"], r["K"], f"{r['d_max']}/{r['d_min']}", f"{r['max_abs_error_lsb']:.3f}",
-             f"{r['rms_error_lsb']:.3f}", r["code_mismatches"], "pass" if r["passed"] else "FAIL"]
+            [
+                r["function"],
+                r["K"],
+                f"{r['d_max']}/{r['d_min']}",
+                f"{r['max_abs_error_lsb']:.3f}",
+                f"{r['rms_error_lsb']:.3f}",
+                r["code_mismatches"],
+                "pass" if r["passed"] else "FAIL",
+            ]
             for r in rows
         ],  # fmt: skip
         ["function", "K", "d_max/d_min", "max |e| (LSB)", "RMS e", "codes != y*", bound],
     )
     result = {"B_in": args.B_in, "N": args.N, "rounding": args.rounding, "rows": rows}
     _save(f"errors_b{args.B_in}_n{args.N}", result, md)
-    print(json.dumps(result, indent=1) if args.json else f"B_in={args.B_in}, N={args.N}, every input code:\n{md}")
+    print(
+        json.dumps(result, indent=1)
+        if args.json
+        else f"B_in={args.B_in}, N={args.N}, every input code:\n{md}"
+    )
     return EXIT_OK if all(r["passed"] for r in rows) else EXIT_MISMATCH
 
 
@@ -198,10 +209,24 @@ def cmd_compare(args) -> int:
                        r["target"] == target and "error" not in r), None)  # fmt: skip
             if nl and base and base.get("logic_cells"):
                 ratio = nl["logic_cells"] / base["logic_cells"]
-                rows[-4][-1] = f"{ratio:.3f}x LUT-baseline cells, Fmax {nl['fmax_mhz'] / base['fmax_mhz']:.2f}x"
+                rows[-4][-1] = (
+                    f"{ratio:.3f}x LUT-baseline cells, Fmax {nl['fmax_mhz'] / base['fmax_mhz']:.2f}x"
+                )
     md = _md(
         rows,
-        ["target", "C", "design", "logic cells", "LUT4", "carry", "FF", "BRAM", "DSP", "Fmax MHz", "vs per-column LUT"],
+        [
+            "target",
+            "C",
+            "design",
+            "logic cells",
+            "LUT4",
+            "carry",
+            "FF",
+            "BRAM",
+            "DSP",
+            "Fmax MHz",
+            "vs per-column LUT",
+        ],
     )
     _save("compare", {"rows": results}, md)
     print(json.dumps(results, indent=1, default=str) if args.json else md + f"\nsaved {OUT / 'compare.json'}")
@@ -255,8 +280,14 @@ def cmd_whatif(args) -> int:
 
     md = _md(
         [
-            [r["condition"], r["columns"], fmt(r["mean_abs"]), fmt(r["p_err"], True), f"{r['max_abs']:.2f}",
-             " / ".join(fmt(v, i == 1) for i, v in enumerate(r["prototype"]) if v is not None)]
+            [
+                r["condition"],
+                r["columns"],
+                fmt(r["mean_abs"]),
+                fmt(r["p_err"], True),
+                f"{r['max_abs']:.2f}",
+                " / ".join(fmt(v, i == 1) for i, v in enumerate(r["prototype"]) if v is not None),
+            ]
             for r in rows
         ],  # fmt: skip
         ["condition", "C", "mean |Δ|", "P(Δ≠0)", "max |Δ|", "spec prototype"],

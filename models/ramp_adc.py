@@ -394,10 +394,11 @@ class RampBank:
     """The programming state of every group (ramp and code memories, lengths, biases) and the
     conversion rule. ``write`` is the ``cfg`` port; ``convert`` converts rows of C input codes."""
 
-    def __init__(self, params: RampParams, tables: list[Table], arch: str = "ramp"):
-        # arch names the hardware that realises the bank (the ramp, or a lookup-table baseline):
-        # the conversion is the same, only the cycle counts differ.
-        self.arch = arch
+    def __init__(self, params: RampParams, tables: list[Table], arch: str = "ramp", lut_style: str = "logic"):
+        # arch names the hardware that realises the bank (the ramp, or a lookup-table baseline, whose
+        # tables synthesis puts in logic or block RAM per lut_style): the conversion is the same,
+        # only cycles and area differ.
+        self.arch, self.lut_style = arch, lut_style
         p = self.params = params
         if len(tables) != p.G:
             raise ValueError(f"{len(tables)} tables for G = {p.G} groups")
@@ -430,7 +431,8 @@ class RampBank:
 
     def copy(self) -> RampBank:
         other = object.__new__(RampBank)
-        other.params, other.tables, other.arch = self.params, self.tables, self.arch
+        other.params, other.tables = self.params, self.tables
+        other.arch, other.lut_style = self.arch, self.lut_style
         for k in ("ramp", "code", "length", "bias"):
             setattr(other, k, getattr(self, k).copy())
         return other
@@ -497,6 +499,14 @@ class RampBank:
             ge = s >= R[groups, min(j, self.params.K_max - 1)]
             y = np.where(act & ge, self.code[groups, min(j, self.params.K_max - 1)], y)
         return y
+
+    def programmed(self, cfg: np.ndarray) -> RampBank:
+        """A copy with every write of ``cfg`` (rows [before, kind, group, addr, data]) applied."""
+        bank = self.copy()
+        cfg = np.asarray(cfg, dtype=np.int64).reshape(-1, 5)
+        for row in cfg[np.argsort(cfg[:, 0], kind="stable")]:
+            bank.write(*(int(x) for x in row[1:]))
+        return bank
 
     def run(self, inputs: np.ndarray, cfg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Conversions interleaved with cfg writes: ``cfg`` rows are [before, kind, group, addr, data]
