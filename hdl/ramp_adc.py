@@ -4,7 +4,7 @@ One step counter walks every group's ramp table; each column has only a signed c
 N-bit latch, so C columns convert in K_run steps with no per-column adder or lookup.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -165,8 +165,7 @@ class RampAdc(wiring.Component):
             s0.last.eq(j == k_run - 1),
         ]
         for g in range(G):
-            # with one group every step up to K_run = L_0 is active
-            m.d.comb += s0.act[g].eq(1 if G == 1 else j < length[g])
+            m.d.comb += s0.act[g].eq(j < length[g])
         with m.If(advance):
             with m.If(run & ~s0.last):
                 m.d.sync += j.eq(j + 1)
@@ -237,9 +236,16 @@ class RampAdc(wiring.Component):
         # The latches are the output register: a conversion's step 0 may only overwrite them once
         # the previous result is taken. Per column the latch is a flip-flop with enable and
         # synchronous clear, so nothing but the comparator is per-column logic.
+        # Signed s >= R as the carry out of (s + 2^B_in) + ~(R + 2^B_in) + 1: the inverted
+        # threshold is formed once per group, so each column's comparator is a bare carry chain.
+        ramp_n = [~Cat(r[: R_W - 1], ~r[R_W - 1]) for r in ramp]
         for k in range(C):
             g = p.groups[k]
-            hit = se.act[g] & (s_in[k] >= ramp[g])
+            x = s_in[k]
+            ge = (Cat(x[: p.B_in], ~x[p.B_in - 1]) + ramp_n[g] + 1)[R_W]
+            hit = se.act[g] & ge if G > 1 else ge  # one group: every step up to K_run is active
+            # Written as enable (step 0 or a hit) around a clear-unless-hit, this is a flip-flop with
+            # enable and synchronous reset whose data input is the broadcast code itself.
             with m.If(se.v & advance):
                 with m.If(hit):
                     m.d.sync += self.o.payload[k].eq(code[g])
