@@ -50,7 +50,13 @@ def function_spec(item: str, params: dict) -> model.FunctionSpec | model.Table:
             codes = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:
             raise ValueError(f"{item}: not a readable .npy array ({e})") from None
-        return model.FunctionSpec(codes, rounding=params["rounding"], form=form, name=path.stem)
+        if codes.dtype.kind not in "iu":
+            finite = codes.dtype.kind != "f" or np.isfinite(codes).all()
+            raise ValueError(
+                f"{item}: a code table holds integer output codes, got {codes.dtype}"
+                + ("" if finite else " with non-finite values")
+            )
+        return model.FunctionSpec(codes.astype(np.int64), rounding=params["rounding"], form=form, name=path.stem)
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as e:
