@@ -234,8 +234,13 @@ class RampAdc(wiring.Component):
         with m.If(take):
             m.d.sync += taken.eq(0)
         # The latches are the output register: a conversion's step 0 may only overwrite them once
-        # the previous result is taken. Per column the latch is a flip-flop with enable and
-        # synchronous clear, so nothing but the comparator is per-column logic.
+        # the previous result is taken. Tables fixed at elaboration often need less per column:
+        # padded with the never-crossed sentinel (threshold mode), steps past L_g cannot hit, and
+        # with every R_0 <= s_min step 0 always hits, so the clear is never needed.
+        R = bank.ramps()
+        fixed = not p.writable
+        gated = G > 1 and not (fixed and p.mode != INCREMENT)
+        clear = not (fixed and all(R[g, 0] <= p.s_min for g in range(G)))
         # Signed s >= R as the carry out of (s + 2^B_in) + ~(R + 2^B_in) + 1: the inverted
         # threshold is formed once per group, so each column's comparator is a bare carry chain.
         ramp_n = [~Cat(r[: R_W - 1], ~r[R_W - 1]) for r in ramp]
@@ -243,14 +248,13 @@ class RampAdc(wiring.Component):
             g = p.groups[k]
             x = s_in[k]
             ge = (Cat(x[: p.B_in], ~x[p.B_in - 1]) + ramp_n[g] + 1)[R_W]
-            hit = se.act[g] & ge if G > 1 else ge  # one group: every step up to K_run is active
-            # Written as enable (step 0 or a hit) around a clear-unless-hit, this is a flip-flop with
-            # enable and synchronous reset whose data input is the broadcast code itself.
+            hit = se.act[g] & ge if gated else ge
             with m.If(se.v & advance):
                 with m.If(hit):
                     m.d.sync += self.o.payload[k].eq(code[g])
-                with m.Elif(se.first):
-                    m.d.sync += self.o.payload[k].eq(0)
+                if clear:
+                    with m.Elif(se.first):
+                        m.d.sync += self.o.payload[k].eq(0)
         with m.If(last_cmp & advance):
             m.d.sync += self.o.valid.eq(1)
         with m.Elif(self.o.ready):
