@@ -177,6 +177,13 @@ DESIGNS = (
     ("per-column LUT", "lut_column{C}", []),
     ("shared LUT", "lut_shared{C}", []),
 )
+#: with --full: the other width, the increment mode and the non-monotone table (spec §4)
+EXTRA = (
+    ("NL-ADC N=4", "nladc{C}", ["N=4"]),
+    ("NL-ADC increment", "nladc{C}", ["mode=increment"]),
+    ("NL-ADC GELU", "nladc{C}", ["functions=gelu"]),
+    ("per-column LUT N=4", "lut_column{C}", ["N=4"]),
+)
 LC_KEY = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
 
 
@@ -190,7 +197,7 @@ def cmd_compare(args) -> int:
         fam = TARGETS[target].family
         for C in columns:
             base = None
-            for label, preset, sets in DESIGNS:
+            for label, preset, sets in DESIGNS + (EXTRA if args.full else ()):
                 cfg = registry.resolve("ramp_adc", preset=preset.format(C=C), sets=sets)
                 try:
                     r = synth(cfg, target, seeds=[args.seed])
@@ -203,15 +210,18 @@ def cmd_compare(args) -> int:
                 results.append(r)
                 if label == "per-column LUT":
                     base = r
-                rows.append([target, C, label, lc, r["lut4"], r["carry"], r["ff"], r["bram"], r["dsp"],
+                ff = f"{r['ff'] - r['ff_wrapper']} (+{r['ff_wrapper']})"
+                rows.append([target, C, label, lc, r["lut4"], r["carry"], ff, r["bram"], r["dsp"],
                              r["fmax_mhz"], ""])  # fmt: skip
             nl = next((r for r in results if r.get("design") == "NL-ADC" and r["C"] == C and
                        r["target"] == target and "error" not in r), None)  # fmt: skip
-            if nl and base and base.get("logic_cells"):
-                ratio = nl["logic_cells"] / base["logic_cells"]
-                rows[-4][-1] = (
-                    f"{ratio:.3f}x LUT-baseline cells, Fmax {nl['fmax_mhz'] / base['fmax_mhz']:.2f}x"
-                )
+            if nl and base:
+                cells = nl["logic_cells"] / base["logic_cells"]
+                logic = (nl["lut4"] + nl["carry"]) / (base["lut4"] + base["carry"])
+                fmax = nl["fmax_mhz"] / base["fmax_mhz"]
+                nl["vs_per_column_lut"] = {"logic_cells": cells, "lut4_carry": logic, "fmax": fmax}
+                row = next(r for r in rows if r[:3] == [target, C, "NL-ADC"])
+                row[-1] = f"cells {cells:.2f}x, LUT4+carry {logic:.2f}x, Fmax {fmax:.2f}x"
     md = _md(
         rows,
         [
@@ -341,6 +351,7 @@ def add_commands(sub) -> None:
     p.add_argument("--target", action="append", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
     p.add_argument("--columns", type=int, action="append", choices=(16, 64))
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--full", action="store_true", help="also N=4, increment mode and GELU")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 

@@ -111,6 +111,11 @@ def synth(
     if pins > t.pins:
         top = PinLightWrapper(core)
         wrapper = f"{PinLightWrapper.name}; the core's {pins} port bits exceed the {t.pins} package pins"
+    wrapper_ffs = 0
+    if wrapper:
+        wrapper_ffs = 1 + sum(
+            p["width"] for p in ports if p["direction"] == "in" and p["name"] not in ("clk", "rst")
+        )
     from amaranth.back import verilog
 
     text = verilog.convert(
@@ -190,6 +195,8 @@ def synth(
         "seeds": list(seeds),
         "lut4": _count(cells, names["lut"]),
         "ff": _count(cells, names["ff"]),
+        # the wrapper's shift register (one flip-flop per input bit) and its output flip-flop
+        "ff_wrapper": wrapper_ffs,
         "carry": _count(cells, names["carry"]),
         "bram": _count(cells, names["bram"]),
         "spram": _count(cells, names["spram"]) if names["spram"] else 0,

@@ -150,3 +150,18 @@ def test_lstm_recurrence_through_the_rtl(tmp_path):
     r = ramp_lstm.rtl_subset(tmp_path, "verilator", 4, lambda s: None)
     assert r["codes_equal"] and r["inputs_equal"] and r["predictions_equal"], r
     assert r["conversions"] == 64
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim,vectors", [("icarus", 2000), ("verilator", 20000)])
+def test_long_run_config_g(build_root, sim, vectors):
+    """Spec §5 duration: >= 2,000 conversions on Icarus and >= 20,000 on Verilator (config g)."""
+    res = _cosim(build_root, "g", sim=sim, seed=77, vectors=vectors)
+    _assert_pass(res, f"config g, {sim}, {vectors} conversions")
+    assert res.sent["i"] >= vectors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg_seed", range(6, 26))
+def test_random_configs_nightly(build_root, cfg_seed):
+    test_random_configs(build_root, cfg_seed)
