@@ -123,11 +123,15 @@ class RampAdc(wiring.Component):
         s_top = p.s_max + 1
 
         # -- programming state: memories ignore reset; lengths and biases are reset-less --------
+        # A fixed threshold table is stored pre-decoded for the comparator (see _encode_fixed).
+        precomputed = not p.writable and p.mode != INCREMENT
         mems, rds, wrs = [], [], []
         for g in range(G):
             init = []
             for k in range(p.K_max):
-                fields = {"ramp": int(bank.ramp[g, k])}
+                fields = {
+                    "ramp": _encode_fixed(p, int(bank.ramp[g, k])) if precomputed else int(bank.ramp[g, k])
+                }
                 if p.code_source == "table":
                     fields["code"] = int(bank.code[g, k])
                 init.append(Const.cast(entry.const(fields)).value)
@@ -243,11 +247,16 @@ class RampAdc(wiring.Component):
         clear = not (fixed and all(R[g, 0] <= p.s_min for g in range(G)))
         # Signed s >= R as the carry out of (s + 2^B_in) + ~(R + 2^B_in) + 1: the inverted
         # threshold is formed once per group, so each column's comparator is a bare carry chain.
+        # A pre-decoded fixed table needs only B_in bits of chain (s - s_min + ~(R - s_min - 1)).
         ramp_n = [~Cat(r[: R_W - 1], ~r[R_W - 1]) for r in ramp]
         for k in range(C):
             g = p.groups[k]
             x = s_in[k]
-            ge = (Cat(x[: p.B_in], ~x[p.B_in - 1]) + ramp_n[g] + 1)[R_W]
+            if precomputed:
+                r = ramp[g]
+                ge = (Cat(x[: p.B_in - 1], ~x[p.B_in - 1]) + r[: p.B_in])[p.B_in] | r[p.B_in]
+            else:
+                ge = (Cat(x[: p.B_in], ~x[p.B_in - 1]) + ramp_n[g] + 1)[R_W]
             hit = se.act[g] & ge if gated else ge
             with m.If(se.v & advance):
                 with m.If(hit):
@@ -314,3 +323,12 @@ def _max_tree(m: Module, values: list[Signal]) -> Signal:
         m.d.comb += nxt.eq(Mux(v > cur, v, cur))
         cur = nxt
     return cur
+
+
+def _encode_fixed(p: RampParams, r: int) -> int:
+    """A fixed threshold for the comparator: with R' = clip(R, s_min, s_max + 1) - s_min, the low
+    B_in bits hold ~(R' - 1) and the top bit says R' = 0 (crossed by every input)."""
+    rel = min(max(r, p.s_min), p.s_max + 1) - p.s_min
+    if rel == 0:
+        return 1 << p.B_in
+    return ~(rel - 1) & ((1 << p.B_in) - 1)
