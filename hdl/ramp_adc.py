@@ -125,7 +125,7 @@ class RampAdc(wiring.Component):
         # -- programming state: memories ignore reset; lengths and biases are reset-less --------
         # A fixed threshold table is stored pre-decoded for the comparator (see _encode_fixed).
         precomputed = not p.writable and p.mode != INCREMENT
-        mems, rds, wrs = [], [], []
+        rds, wrs = [], []
         for g in range(G):
             init = []
             for k in range(p.K_max):
@@ -137,7 +137,6 @@ class RampAdc(wiring.Component):
                 init.append(Const.cast(entry.const(fields)).value)
             mem = memory.Memory(shape=unsigned(entry.size), depth=p.K_max, init=init)
             m.submodules[f"table{g}"] = mem
-            mems.append(mem)
             rds.append(mem.read_port())
             if p.writable:
                 wrs.append(mem.write_port())
