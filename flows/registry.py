@@ -122,8 +122,9 @@ def register(block: Block) -> Block:
 
 
 def _load() -> None:
-    if not _BLOCKS:
-        from .blocks import lif, ramp_adc  # noqa: F401  (they register themselves)
+    # Always import every block module: importing one directly (a test, a tool) registers only that
+    # one, so an empty registry is no sign that the others are loaded.
+    from .blocks import lif, ramp_adc  # noqa: F401  (they register themselves)
 
 
 def names() -> list[str]:

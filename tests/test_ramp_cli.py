@@ -136,3 +136,15 @@ def test_perf_command_measures_the_interval(capsys):
     assert code == 0
     (r,) = json.loads(out)
     assert r["interval_min"] == r["interval_max"] == 32 and r["latency"] == 34
+
+
+def test_every_block_is_registered_after_importing_one_directly():
+    """Regression: importing lif's registry entry first made the registry skip loading the others."""
+    import subprocess as sp
+
+    code = (
+        "import neurohdl.flows.blocks.lif\n"
+        "from neurohdl.flows import registry\n"
+        "assert {'lif', 'ramp_adc'} <= set(registry.names()), registry.names()\n"
+    )
+    sp.run([sys.executable, "-c", code], check=True)
