@@ -1,0 +1,328 @@
+"""Slot-level golden model of SFQ pulse netlists (spec ``sfq.md`` §2): the reference for the RTL.
+
+Time is an integer slot; a wire carries at most one pulse per slot. Per slot every element reads its
+inputs and state, then all next states commit together; what an element decides in slot t appears on
+its output in slot t + lat. This module holds the element rules (one small state machine each) and
+the ``step`` engine, which runs any netlist, feedback and mid-run register writes included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .sfq_netlist import LFSR_TAPS, Element, Netlist
+
+
+def lfsr_step(s: int, k: int = 1) -> int:
+    """The synapse LFSR (16-bit Galois, right shift, taps 0xB400) advanced k times."""
+    for _ in range(k):
+        s = (s >> 1) ^ (LFSR_TAPS if s & 1 else 0)
+    return s
+
+
+@dataclass
+class Result:
+    """Pulse trains and counters of one run. ``trace[wire]`` holds the slots with a pulse."""
+
+    trace: dict[str, np.ndarray]
+    counters: dict[str, dict[str, int]]
+    n_slots: int
+    pulse_events: int
+    jj_switches: int
+    truncated: int
+    outputs: tuple[str, ...] = ()
+
+    def dense(self, wires: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
+        """0/1 rows 0..n_slots for the given wires (default: the outputs)."""
+        wires = tuple(wires or self.outputs)
+        out = np.zeros((self.n_slots + 1, len(wires)), dtype=np.int64)
+        for k, w in enumerate(wires):
+            out[self.trace[w], k] = 1
+        return out
+
+
+@dataclass
+class _State:
+    """Mutable per-element state; which fields matter depends on the element type."""
+
+    b: int = 0
+    c: int = 0
+    q: int = 0
+    dz: int = 0
+    sa: int = 0
+    sb: int = 0
+    n: int = 0
+    lc: int = 0
+    r: int = 0
+    s: int = 1
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, k: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + k
+
+
+COUNTERS = {
+    "merge": ("lost",),
+    "dro": ("dup", "same_slot"),
+    "ndro": ("conflict", "same_slot"),
+    "c_last": ("dup",),
+    "c_first": ("dup",),
+    "inhibit": ("same_slot",),
+    "synapse": ("pass", "block"),
+    "neuron": (
+        "fires",
+        "sat_drop",
+        "floor_drop",
+        "cancelled",
+        "refr_drop",
+        "fanin_lost",
+        "reset_drop",
+        "leaked",
+    ),
+}
+
+
+def initial_state(e: Element) -> _State:
+    st = _State(counters={name: 0 for name in COUNTERS.get(e.type, ())})
+    if e.type == "tff":
+        st.b = e.params["init"].value
+    elif e.type == "synapse":
+        st.s = e.params["seed"].value
+    elif e.type == "neuron":
+        st.n = e.params["n0"].value
+    return st
+
+
+def evaluate(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
+    """One slot of element ``e``: inputs ``x[port]`` (lists of 0/1), parameters via ``param(name)``.
+    Updates ``st`` and returns the decision (0/1) that lands on the output ``lat`` slots later."""
+    t = e.type
+    if t in ("delay", "split"):
+        return x["in"][0]
+    if t == "merge":
+        c = sum(x["in"])
+        dead = param("dead")
+        if e.choices["mode"] == "lossy":
+            if st.dz >= 1:
+                st.count("lost", c)
+                st.dz -= 1
+                return 0
+            out = int(c >= 1)
+            st.count("lost", max(0, c - 1))
+            if out:
+                st.dz = dead
+            return out
+        st.q += c
+        out = 0
+        if st.dz >= 1:
+            st.dz -= 1
+        elif st.q >= 1:
+            out, st.q, st.dz = 1, st.q - 1, dead
+        depth = param("depth")
+        if st.q > depth:
+            st.count("lost", st.q - depth)
+            st.q = depth
+        return out
+    if t == "dro":
+        d, clk = x["d"][0], x["clk"][0]
+        st.count("same_slot", d & clk)
+        if e.choices["order"] == "clock_first":
+            out = clk & st.b
+            if clk:
+                st.b = 0
+            if d:
+                st.count("dup", st.b)
+                st.b = 1
+            return out
+        if d:
+            st.count("dup", st.b)
+            st.b = 1
+        out = clk & st.b
+        if clk:
+            st.b = 0
+        return out
+    if t == "ndro":
+        s, r, clk = x["set"][0], x["rst"][0], x["clk"][0]
+        out = clk & st.b
+        st.count("same_slot", (s | r) & clk)
+        if s and r:
+            st.count("conflict")
+        elif s:
+            st.b = 1
+        elif r:
+            st.b = 0
+        return out
+    if t == "tff":
+        if x["in"][0]:
+            st.b ^= 1
+            return int(st.b == 0)
+        return 0
+    if t == "c_last":
+        a, b = x["a"][0], x["b"][0]
+        st.count("dup", (a & st.sa) + (b & st.sb))
+        st.sa |= a
+        st.sb |= b
+        if st.sa and st.sb:
+            st.sa = st.sb = 0
+            return 1
+        return 0
+    if t == "c_first":
+        a, b = x["a"][0], x["b"][0]
+        out = int(not st.sa and not st.sb and bool(a or b))
+        st.count("dup", (a & st.sa) + (b & st.sb))
+        st.sa |= a
+        st.sb |= b
+        if st.sa and st.sb:
+            st.sa = st.sb = 0
+        return out
+    if t == "inhibit":
+        a, clk = x["a"][0], x["clk"][0]
+        st.count("same_slot", a & clk)
+        out = clk & (1 - st.b)
+        if clk:
+            st.b = 0
+        if a:
+            st.b = 1
+        return out
+    if t == "divider":
+        if x["in"][0]:
+            st.c += 1
+            if st.c == param("k"):
+                st.c = 0
+                return 1
+        return 0
+    if t == "synapse":
+        if not x["in"][0]:
+            return 0
+        out = int(st.s <= param("p"))
+        st.count("pass" if out else "block")
+        st.s = lfsr_step(st.s, param("steps"))
+        return out
+    if t == "neuron":
+        return _neuron(e, st, x, param)
+    raise AssertionError(f"no rule for {t}")
+
+
+def _neuron(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
+    """The fluxon-storing neuron, §2.5 steps 1-7 in order."""
+    n_max = 2 ** param("width") - 1
+    e_in, i_in = sum(x["exc"]), sum(x["inh"])
+    if e.choices["fanin"] == "merge":
+        st.count("fanin_lost", max(0, e_in - 1) + max(0, i_in - 1))
+        e_in, i_in = min(e_in, 1), min(i_in, 1)
+    refr = st.r > 0
+    if refr:
+        st.count("refr_drop", e_in + i_in)
+        e_in = i_in = 0
+        st.r -= 1
+    st.count("cancelled", min(e_in, i_in))
+    m = st.n + e_in - i_in
+    if m > n_max:
+        st.count("sat_drop", m - n_max)
+        m = n_max
+    if m < 0:
+        st.count("floor_drop", -m)
+        m = 0
+    theta = param("theta")
+    out = 0
+    if not refr and theta != 0 and m >= theta:
+        out = 1
+        st.count("fires")
+        st.r = param("refractory")
+        if e.choices["reset"] == "subtract":
+            m -= theta
+        else:
+            st.count("reset_drop", m - theta)
+            m = 0
+    P = param("leak")
+    tick = P != 0 and st.lc >= P - 1
+    st.lc = 0 if (P == 0 or tick) else st.lc + 1
+    if tick and m > 0:
+        m -= 1
+        st.count("leaked")
+    st.n = m
+    return out
+
+
+def _stim_rows(net: Netlist, stim, n_slots: int) -> np.ndarray:
+    rows = np.zeros((n_slots + 1, len(net.inputs)), dtype=np.int64)
+    if isinstance(stim, dict):
+        for k, w in enumerate(net.inputs):
+            slots = np.asarray(stim.get(w, []), dtype=np.int64)
+            slots = slots[slots < n_slots]
+            rows[slots, k] = 1
+    else:
+        a = np.asarray(stim, dtype=np.int64)
+        rows[: min(n_slots, len(a))] = a[:n_slots]
+    return rows
+
+
+def simulate(
+    net: Netlist,
+    stim,
+    n_slots: int,
+    regs: dict[str, int] | None = None,
+    writes: list[tuple[int, str, int]] = (),
+) -> Result:
+    """Run ``n_slots`` input slots (the ``step`` engine). ``stim`` is {input: slots} or 0/1 rows
+    (n_slots, n_in); ``writes`` are (slot, register, value), acting from that slot."""
+    wires = net.wires
+    index = {w: k for k, w in enumerate(wires)}
+    max_lat = max((e.lat for e in net.elements), default=1)
+    vals = np.zeros((n_slots + 1 + max_lat, len(wires)), dtype=np.int8)
+    vals[: n_slots + 1, : len(net.inputs)] = _stim_rows(net, stim, n_slots)
+    vals[n_slots:, : len(net.inputs)] = 0  # input slots are 0..n_slots-1
+    reg_vals = {name: r.init for name, r in net.regs.items()}
+    for name, v in (regs or {}).items():
+        if name not in reg_vals:
+            raise ValueError(f"no register {name!r}")
+        reg_vals[name] = int(v)
+    pending = sorted(writes, key=lambda w: w[0])
+    states = [initial_state(e) for e in net.elements]
+    ports = [{p: [index[w] for w in ws] for p, ws in e.ins.items()} for e in net.elements]
+    outs = [[index[w] for w in e.outs] for e in net.elements]
+    jj = np.zeros(len(wires), dtype=np.int64)  # jj of the element each wire feeds
+    for e in net.elements:
+        for ws in e.ins.values():
+            for w in ws:
+                jj[index[w]] = e.jj
+    truncated = 0
+    wpos = 0
+    for t in range(n_slots + 1):
+        while wpos < len(pending) and pending[wpos][0] <= t:
+            _, name, value = pending[wpos]
+            reg_vals[name] = int(value)
+            wpos += 1
+        row = vals[t]
+        for e, st, pt, ow in zip(net.elements, states, ports, outs, strict=True):
+
+            def param(name, e=e):
+                p = e.params[name]
+                return reg_vals[p.reg] if p.reg else p.value
+
+            x = {p: [int(row[w]) for w in ws] for p, ws in pt.items()}
+            d = evaluate(e, st, x, param)
+            if d:
+                if t + e.lat <= n_slots:
+                    vals[t + e.lat, ow] = 1
+                else:
+                    truncated += len(ow)
+    dense = vals[: n_slots + 1]
+    trace = {w: np.flatnonzero(dense[:, k]).astype(np.int64) for k, w in enumerate(wires)}
+    counts = dense.sum(0).astype(np.int64)
+    return Result(
+        trace=trace,
+        counters={e.id: dict(st.counters) for e, st in zip(net.elements, states, strict=True)},
+        n_slots=n_slots,
+        pulse_events=int(counts.sum()),
+        jj_switches=int((counts * jj).sum()),
+        truncated=truncated,
+        outputs=net.outputs,
+    )
+
+
+def periodic(period: int, offset: int, count: int) -> np.ndarray:
+    """Slots of a periodic pulse train."""
+    return offset + period * np.arange(count, dtype=np.int64)

@@ -1,0 +1,120 @@
+"""The sfq netlist format and slot-level golden model (spec ``sfq.md`` §2): element rules, netlist
+errors, and the XOR demo's reference figures."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from neurohdl.models import sfq
+from neurohdl.models.sfq_netlist import NetlistError, bias_p, bias_theta, load_netlist
+
+XOR = Path(sfq.__file__).parent / "netlists" / "xor_t1.yaml"
+
+
+def one(etype: str, ports: dict, **params) -> dict:
+    """A netlist with one element whose inputs are the netlist's inputs."""
+    inputs = [w for ws in ports.values() for w in (ws if isinstance(ws, list) else [ws])]
+    el = {"id": "e", "type": etype, "out": "y", **ports, **params}
+    return {"inputs": inputs, "outputs": ["y"], "elements": [el]}
+
+
+def run(doc: dict, stim: dict, n: int, **kw) -> sfq.Result:
+    return sfq.simulate(load_netlist(doc), stim, n, **kw)
+
+
+def test_lfsr_has_period_65535():
+    s, seen = 1, 0
+    while True:
+        s = sfq.lfsr_step(s)
+        seen += 1
+        if s == 1:
+            break
+    assert seen == 65535
+
+
+@pytest.mark.parametrize("p", [0, 1, 0x7FFF, 0xDEA4, 0xFFFE, 0xFFFF])
+def test_synapse_passes_exactly_p_of_a_period(p):
+    r = run(one("synapse", {"in": "x"}, p=p, seed=0xACE1, steps=1), {"x": np.arange(65535)}, 65536)
+    assert r.counters["e"]["pass"] == p and len(r.trace["y"]) == p
+
+
+def test_merge_lossy_and_queue_rules():
+    doc = one("merge", {"in": ["a", "b"]}, mode="lossy", dead=1)
+    r = run(doc, {"a": [0, 1, 2], "b": [0, 3]}, 6)
+    # slot 0: both -> out, 1 lost, dead 1; slot 1: dead, lost; slot 2: out; slot 3: dead, lost
+    assert r.trace["y"].tolist() == [1, 3] and r.counters["e"]["lost"] == 3
+    doc = one("merge", {"in": ["a", "b"]}, mode="queue", depth=2)
+    r = run(doc, {"a": [0], "b": [0]}, 4)
+    assert r.trace["y"].tolist() == [1, 2] and r.counters["e"]["lost"] == 0
+
+
+def test_neuron_threshold_leak_and_same_slot_cancel():
+    doc = one("neuron", {"exc": ["e"], "inh": ["i"]}, width=3, theta=2)
+    r = run(doc, {"e": [0, 1, 5, 6, 7], "i": [5]}, 9)
+    assert r.trace["y"].tolist() == [2, 8]  # fires at the second exc; exc+inh in slot 5 cancel
+    assert r.counters["e"]["cancelled"] == 1
+    doc = one("neuron", {"exc": ["e"]}, width=3, theta=2, leak=2)
+    r = run(doc, {"e": [0, 3]}, 6)  # the leak tick at slot 1 removes the first fluxon
+    assert r.trace["y"].tolist() == [] and r.counters["e"]["leaked"] == 2
+
+
+def test_dro_tff_and_divider():
+    r = run(one("dro", {"d": "d", "clk": "c"}), {"d": [0, 2], "c": [1, 2, 3]}, 5)
+    assert r.trace["y"].tolist() == [2, 4]  # clock_first: slot-2 clock reads the old bit
+    r = run(one("tff", {"in": "x"}), {"x": range(8)}, 10)
+    assert r.trace["y"].tolist() == [2, 4, 6, 8]
+    r = run(one("divider", {"in": "x"}, k=3), {"x": range(9)}, 10)
+    assert r.trace["y"].tolist() == [3, 6, 9]
+
+
+@pytest.mark.parametrize(
+    "mutate,msg",
+    [
+        (
+            lambda d: d["elements"].append({"id": "z", "type": "flux", "in": "y", "out": "q"}),
+            "unknown element type",
+        ),
+        (lambda d: d["elements"][0].update({"in": "nope"}), "has no driver"),
+        (lambda d: d.update({"outputs": ["y", "y"]}), "already feeds"),
+        (lambda d: d["elements"][0].update({"p": 70000}), "outside 0..65535"),
+        (lambda d: d["elements"][0].update({"p": "$nope"}), "no register"),
+        (lambda d: d["elements"][0].update({"id": False}), "not a name"),
+        (lambda d: d["elements"][0].update({"lat": 0}), "outside 1..64"),
+        (lambda d: d.update({"outputs": []}), "at least one output"),
+    ],
+)
+def test_malformed_netlists_name_the_problem(mutate, msg):
+    doc = one("synapse", {"in": "x"})
+    mutate(doc)
+    with pytest.raises(NetlistError, match=msg):
+        load_netlist(doc)
+
+
+def test_dangling_and_doubly_driven_wires():
+    doc = {"inputs": ["a"], "outputs": ["y"], "elements": [
+        {"id": "s", "type": "split", "in": "a", "out": ["y", "z"]}]}  # fmt: skip
+    with pytest.raises(NetlistError, match="s: wire z goes nowhere"):
+        load_netlist(doc)
+    doc["elements"].append({"id": "d", "type": "delay", "in": "z", "out": "y"})
+    with pytest.raises(NetlistError, match="d: wire y is already driven by s"):
+        load_netlist(doc)
+
+
+def test_bias_curves():
+    assert bias_p(128, {}) == 32768 and bias_p(146, {}) == 0xDEA4
+    assert bias_theta(200, 15, {}) == 1 and bias_theta(128, 15, {}) == 2
+
+
+def test_xor_reference_figures():
+    """Spec §5: deterministic synapses r = 0 / 0.5 / 0.5 / 0 (margin 0.500); nominal p = 0xDEA4
+    r = 0 / 0.377 / 0.373 / 0.014; first output in row 9, then every 8 slots."""
+    net = load_netlist(XOR)
+    train = sfq.periodic(4, 0, 4096)
+    for p, want in ((65535, (0.0, 0.5, 0.5, 0.0)), (0xDEA4, (0.0, 0.377, 0.373, 0.014))):
+        rates = []
+        for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            stim = {"a": train if a else [], "b": train if b else []}
+            rates.append(len(sfq.simulate(net, stim, 4 * 4096 + 64, regs={"p_syn": p}).trace["y"]) / 4096)
+        assert np.round(rates, 3).tolist() == list(want)
+    r = sfq.simulate(net, {"a": sfq.periodic(4, 0, 10)}, 60, regs={"p_syn": 65535})
+    assert r.trace["y"][:3].tolist() == [9, 17, 25]
