@@ -164,9 +164,10 @@ def load_netlist(source: str | Path | dict, *, bias_scale: int = 1000) -> Netlis
     if isinstance(source, dict):
         doc = source
     else:
-        text = (
-            Path(source).read_text() if isinstance(source, Path) or "\n" not in str(source) else str(source)
-        )
+        is_path = isinstance(source, Path) or str(source).endswith((".yaml", ".yml"))
+        if is_path and not Path(source).is_file():
+            raise NetlistError(f"{source}: no such netlist file")
+        text = Path(source).read_text() if is_path else str(source)
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as e:
