@@ -1,0 +1,393 @@
+"""Slot-accurate RTL of SFQ pulse netlists (spec ``sfq.md`` §3): one component per element type, and
+:class:`SfqNet`, which builds and wires them from a :class:`~neurohdl.models.sfq_netlist.Netlist`.
+
+One clock cycle with ``adv`` high is one slot. Every element registers its decision and delays it by
+``lat - 1`` more slots; all slot state moves only on ``adv`` (an ``EnableInserter``), so the outputs
+hold under back-pressure.
+"""
+
+from amaranth.hdl import Cat, Const, EnableInserter, Module, ResetInserter, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..models.sfq import lfsr_step
+from ..models.sfq_netlist import Element, Netlist
+
+__all__ = ["SfqNet", "element_component", "CFG_LAYOUT", "REG_BASE", "CTRL", "SLOTS"]
+
+CFG_LAYOUT = data.StructLayout({"we": 1, "addr": 12, "data": 32})
+CTRL, SLOTS, CYCLES, REG_BASE = 0x000, 0x001, 0x002, 0x010
+
+
+class _Element(wiring.Component):
+    """Base: input pulse ports per element port (one bit per wire), one output bit per output wire,
+    and one input per runtime parameter (its register's value).
+
+    Timing: the decision of slot t is on ``out`` in slot t + lat (registered, then lat - 1 stages).
+    """
+
+    def __init__(self, e: Element, reg_widths: dict[str, int]):
+        self.e = e
+        members = {f"in_{p}": In(len(ws)) for p, ws in e.ins.items() if ws}
+        members["out"] = Out(len(e.outs))
+        for name, prm in e.params.items():
+            if prm.reg:
+                members[f"p_{name}"] = In(reg_widths[prm.reg])
+        super().__init__(members)
+
+    def param(self, name: str):
+        prm = self.e.params[name]
+        return getattr(self, f"p_{name}") if prm.reg else Const(prm.value)
+
+    def port(self, name: str):
+        return getattr(self, f"in_{name}") if self.e.ins.get(name) else Const(0, 1)
+
+    def decide(self, m: Module):
+        """Returns the one-bit decision of this slot; adds the state updates to ``m.d.sync``."""
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.decide(m)
+        stage = Signal(name="decided")
+        m.d.sync += stage.eq(d)
+        for k in range(self.e.lat - 1):
+            nxt = Signal(name=f"lat{k + 1}")
+            m.d.sync += nxt.eq(stage)
+            stage = nxt
+        m.d.comb += self.out.eq(stage.replicate(len(self.e.outs)))
+        return m
+
+
+class Delay(_Element):
+    def decide(self, m):
+        return self.port("in")[0]
+
+
+class Merge(_Element):
+    def decide(self, m):
+        e = self.e
+        ins = self.port("in")
+        c = Signal(range(len(ins) + 1))
+        m.d.comb += c.eq(sum(ins[k] for k in range(len(ins))))
+        dead = e.params["dead"].value
+        dz = Signal(range(max(2, dead + 1)))
+        out = Signal()
+        if e.choices["mode"] == "lossy":
+            with m.If(dz != 0):
+                m.d.sync += dz.eq(dz - 1)
+            with m.Else():
+                m.d.comb += out.eq(c != 0)
+                with m.If(c != 0):
+                    m.d.sync += dz.eq(dead)
+            return out
+        depth = e.params["depth"].value
+        q = Signal(range(depth + len(ins) + 1))
+        q1 = Signal.like(q)
+        m.d.comb += q1.eq(q + c)
+        q2 = Signal.like(q)
+        m.d.comb += q2.eq(q1)
+        with m.If(dz != 0):
+            m.d.sync += dz.eq(dz - 1)
+        with m.Elif(q1 != 0):
+            m.d.comb += [out.eq(1), q2.eq(q1 - 1)]
+            m.d.sync += dz.eq(dead)
+        m.d.sync += q.eq(q2)
+        with m.If(q2 > depth):
+            m.d.sync += q.eq(depth)
+        return out
+
+
+class Dro(_Element):
+    def decide(self, m):
+        d, clk = self.port("d")[0], self.port("clk")[0]
+        b = Signal()
+        out = Signal()
+        if self.e.choices["order"] == "clock_first":
+            m.d.comb += out.eq(clk & b)
+            with m.If(d):
+                m.d.sync += b.eq(1)
+            with m.Elif(clk):
+                m.d.sync += b.eq(0)
+        else:
+            m.d.comb += out.eq(clk & (b | d))
+            with m.If(clk):
+                m.d.sync += b.eq(0)
+            with m.Elif(d):
+                m.d.sync += b.eq(1)
+        return out
+
+
+class Ndro(_Element):
+    def decide(self, m):
+        s, r, clk = self.port("set")[0], self.port("rst")[0], self.port("clk")[0]
+        b = Signal()
+        with m.If(s & ~r):
+            m.d.sync += b.eq(1)
+        with m.Elif(r & ~s):
+            m.d.sync += b.eq(0)
+        return clk & b
+
+
+class Tff(_Element):
+    def decide(self, m):
+        x = self.port("in")[0]
+        b = Signal(init=self.e.params["init"].value)
+        with m.If(x):
+            m.d.sync += b.eq(~b)
+        return x & b
+
+
+class CLast(_Element):
+    def decide(self, m):
+        a, b = self.port("a")[0], self.port("b")[0]
+        sa, sb = Signal(), Signal()
+        na, nb = sa | a, sb | b
+        both = na & nb
+        m.d.sync += [sa.eq(na & ~both), sb.eq(nb & ~both)]
+        return both
+
+
+class CFirst(_Element):
+    def decide(self, m):
+        a, b = self.port("a")[0], self.port("b")[0]
+        sa, sb = Signal(), Signal()
+        na, nb = sa | a, sb | b
+        both = na & nb
+        m.d.sync += [sa.eq(na & ~both), sb.eq(nb & ~both)]
+        return ~sa & ~sb & (a | b)
+
+
+class Inhibit(_Element):
+    def decide(self, m):
+        a, clk = self.port("a")[0], self.port("clk")[0]
+        s = Signal()
+        with m.If(a):
+            m.d.sync += s.eq(1)
+        with m.Elif(clk):
+            m.d.sync += s.eq(0)
+        return clk & ~s
+
+
+class Divider(_Element):
+    def decide(self, m):
+        x = self.port("in")[0]
+        k = self.e.params["k"].value
+        c = Signal(range(max(2, k)))
+        hit = Signal()
+        with m.If(x):
+            with m.If(c == k - 1):
+                m.d.comb += hit.eq(1)
+                m.d.sync += c.eq(0)
+            with m.Else():
+                m.d.sync += c.eq(c + 1)
+        return hit
+
+
+def lfsr_matrix(k: int) -> list[int]:
+    """step^k is linear over GF(2): bit i of the result is the XOR of the input bits in mask i."""
+    cols = [lfsr_step(1 << j, k) for j in range(16)]
+    return [sum(((cols[j] >> i) & 1) << j for j in range(16)) for i in range(16)]
+
+
+class Synapse(_Element):
+    def decide(self, m):
+        x = self.port("in")[0]
+        s = Signal(16, init=self.e.params["seed"].value)
+        masks = lfsr_matrix(self.e.params["steps"].value)
+        nxt = Cat(*((s & mask).xor() for mask in masks))
+        passed = s <= self.param("p")
+        with m.If(x):
+            m.d.sync += s.eq(nxt)
+        return x & passed
+
+
+class Neuron(_Element):
+    """§2.5 as one combinational chain into the W-bit count; theta = 0 and leak = 0 guards."""
+
+    def decide(self, m):
+        e = self.e
+        W = e.params["width"].value
+        n_max = 2**W - 1
+        exc, inh = self.port("exc"), self.port("inh")
+        n = Signal(W, init=e.params["n0"].value)
+        R = e.params["refractory"].value
+        r = Signal(range(R + 1)) if R else None
+        leak = self.param("leak")
+        lc_w = max(1, (e.params["leak"].value - 1).bit_length()) if not e.params["leak"].reg else len(leak)
+        lc = Signal(lc_w)
+        ne = len(e.ins["exc"])
+        ni = len(e.ins["inh"])
+        if e.choices["fanin"] == "merge":
+            ev = exc.any()
+            iv = inh.any() if ni else Const(0)
+        else:
+            ev = sum(exc[k] for k in range(ne))
+            iv = sum(inh[k] for k in range(ni)) if ni else Const(0)
+        refr = (r != 0) if R else Const(0)
+        ev_m = Signal(range(ne + 1))
+        iv_m = Signal(range(max(2, ni + 1)))
+        m.d.comb += [ev_m.eq(ev), iv_m.eq(iv)]
+        with m.If(refr):
+            m.d.comb += [ev_m.eq(0), iv_m.eq(0)]
+            if R:
+                m.d.sync += r.eq(r - 1)
+        total = Signal(range(-(ni + 1), n_max + ne + 2))
+        m.d.comb += total.eq(n + ev_m - iv_m)
+        clamped = Signal(W)
+        with m.If(total > n_max):
+            m.d.comb += clamped.eq(n_max)
+        with m.Elif(total < 0):
+            m.d.comb += clamped.eq(0)
+        with m.Else():
+            m.d.comb += clamped.eq(total)
+        theta = self.param("theta")
+        fire = Signal()
+        m.d.comb += fire.eq(~refr & (theta != 0) & (clamped >= theta))
+        after = Signal(W)
+        m.d.comb += after.eq(clamped)
+        with m.If(fire):
+            if R:
+                m.d.sync += r.eq(R)
+            if e.choices["reset"] == "subtract":
+                m.d.comb += after.eq(clamped - theta)
+            else:
+                m.d.comb += after.eq(0)
+        tick = Signal()
+        m.d.comb += tick.eq((leak != 0) & (lc >= leak - 1))
+        with m.If((leak == 0) | tick):
+            m.d.sync += lc.eq(0)
+        with m.Else():
+            m.d.sync += lc.eq(lc + 1)
+        with m.If(tick & (after != 0)):
+            m.d.sync += n.eq(after - 1)
+        with m.Else():
+            m.d.sync += n.eq(after)
+        return fire
+
+
+COMPONENTS = {
+    "delay": Delay, "split": Delay, "merge": Merge, "dro": Dro, "ndro": Ndro, "tff": Tff, "c_last": CLast,
+    "c_first": CFirst, "inhibit": Inhibit, "divider": Divider, "synapse": Synapse, "neuron": Neuron,
+}  # fmt: skip
+
+
+def element_component(e: Element, reg_widths: dict[str, int]) -> _Element:
+    return COMPONENTS[e.type](e, reg_widths)
+
+
+class _Core(wiring.Component):
+    """The elements wired by the netlist: ``pulses_in`` (one bit per input) to ``pulses_out``."""
+
+    def __init__(self, net: Netlist):
+        self.net = net
+        super().__init__(
+            {
+                "pulses_in": In(max(1, len(net.inputs))),
+                "pulses_out": Out(len(net.outputs)),
+                **{f"reg_{r.name}": In(r.width) for r in net.regs.values()},
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        net = self.net
+        wire = {w: self.pulses_in[k] for k, w in enumerate(net.inputs)}
+        widths = {r.name: r.width for r in net.regs.values()}
+        comps = []
+        for e in net.elements:
+            c = element_component(e, widths)
+            m.submodules[e.id] = c
+            comps.append(c)
+            for k, w in enumerate(e.outs):
+                wire[w] = c.out[k]
+        for e, c in zip(net.elements, comps, strict=True):
+            for p, ws in e.ins.items():
+                if ws:
+                    m.d.comb += getattr(c, f"in_{p}").eq(Cat(*(wire[w] for w in ws)))
+            for name, prm in e.params.items():
+                if prm.reg:
+                    m.d.comb += getattr(c, f"p_{name}").eq(getattr(self, f"reg_{prm.reg}"))
+        m.d.comb += self.pulses_out.eq(Cat(*(wire[w] for w in net.outputs)))
+        return m
+
+
+class SfqNet(wiring.Component):
+    """A netlist as a streaming block: one ``i`` beat per slot, one ``o`` beat per slot.
+
+    Ports
+    -----
+    i : In(stream), payload bit k = input k's pulse in this slot.
+    o : Out(stream), beat k = row k + 1 of the outputs (the elements' registered outputs).
+    cfg : In(stream of {we, addr, data}): CTRL (0x000, bit 0 CLEAR), runtime registers from 0x010;
+        a read (we = 0) answers on ``rsp``: SLOTS (0x001), CYCLES (0x002), registers.
+    rsp : Out(stream of 32 bits).
+
+    Timing: a slot advances when ``i`` is taken; ``i.ready`` = (o empty or taken) and no cfg beat in
+    this cycle, so a write accepted after k slots acts from slot k.
+    """
+
+    def __init__(self, net: Netlist):
+        self.net = net
+        super().__init__(
+            {
+                "i": In(stream.Signature(max(1, len(net.inputs)))),
+                "o": Out(stream.Signature(len(net.outputs))),
+                "cfg": In(stream.Signature(CFG_LAYOUT)),
+                "rsp": Out(stream.Signature(32)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        net = self.net
+        cfg_take = Signal()
+        adv = Signal()
+        clear = Signal()
+        m.d.comb += [
+            self.cfg.ready.eq(~self.rsp.valid | self.rsp.ready),
+            cfg_take.eq(self.cfg.valid & self.cfg.ready),
+            self.i.ready.eq((~self.o.valid | self.o.ready) & ~cfg_take),
+            adv.eq(self.i.valid & self.i.ready),
+        ]
+        core = _Core(net)
+        m.submodules.core = ResetInserter(clear)(EnableInserter(adv)(core))
+        regs = {}
+        for k, r in enumerate(net.regs.values()):
+            reg = Signal(r.width, init=r.init, name=f"reg_{r.name}")
+            regs[REG_BASE + k] = reg
+            m.d.comb += getattr(core, f"reg_{r.name}").eq(reg)
+        slots = Signal(32)
+        cycles = Signal(32)
+        m.d.sync += cycles.eq(cycles + 1)
+        # After slot k's edge the elements' output registers hold row k + 1: that is beat k.
+        m.d.comb += [core.pulses_in.eq(self.i.payload), self.o.payload.eq(core.pulses_out)]
+        with m.If(adv):
+            m.d.sync += [slots.eq(slots + 1), self.o.valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.rsp.ready):
+            m.d.sync += self.rsp.valid.eq(0)
+        beat = self.cfg.payload
+        with m.If(cfg_take):
+            with m.If(beat.we):
+                with m.If(beat.addr == CTRL):
+                    m.d.comb += clear.eq(beat.data[0])
+                    with m.If(beat.data[0]):
+                        m.d.sync += [slots.eq(0), cycles.eq(0), self.o.valid.eq(0)]
+                for addr, reg in regs.items():
+                    with m.If(beat.addr == addr):
+                        m.d.sync += reg.eq(beat.data)
+            with m.Else():
+                m.d.sync += self.rsp.valid.eq(1)
+                with m.Switch(beat.addr):
+                    with m.Case(SLOTS):
+                        m.d.sync += self.rsp.payload.eq(slots)
+                    with m.Case(CYCLES):
+                        m.d.sync += self.rsp.payload.eq(cycles)
+                    for addr, reg in regs.items():
+                        with m.Case(addr):
+                            m.d.sync += self.rsp.payload.eq(reg)
+                    with m.Default():
+                        m.d.sync += self.rsp.payload.eq(0)
+        return m
