@@ -101,6 +101,10 @@ class Block:
                 want = "(k, " + ", ".join(map(str, trailing)) + ")" if trailing else f"{ndim}-D"
                 raise ConfigError(f"{source}: key '{k}' must have shape {want}, got {a.shape}")
 
+    def adopt(self, doc: dict, path: str) -> dict | None:
+        """Parameters for a file in the block's own format given as ``--config`` (else None)."""
+        return None
+
     def add_commands(self, sub) -> None:
         """Block commands, ``neurohdl <block> <command>``: add parsers to ``sub`` (argparse)."""
 
@@ -152,6 +156,11 @@ def resolve(
     if config:
         doc = read_yaml(config)
         source = config
+        for b in (get(n) for n in names()):
+            adopted = b.adopt(doc, config)
+            if adopted is not None:  # a block's own file format (an sfq netlist), not a config file
+                doc = {"block": b.name, "params": adopted}
+                break
         unknown = [k for k in doc if k not in TOP_KEYS]
         if unknown:
             raise ConfigError(f"{config}: {unknown[0]}: unknown key{did_you_mean(unknown[0], TOP_KEYS)}")

@@ -8,6 +8,7 @@ included, is a synchronous circuit. Errors raise :class:`NetlistError` naming th
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -205,7 +206,9 @@ def load_netlist(source: str | Path | dict, *, bias_scale: int = 1000) -> Netlis
         ids.add(eid)
         etype = raw.get("type")
         if etype not in ELEMENTS:
-            raise NetlistError(f"{eid}: unknown element type {etype!r} (known: {', '.join(ELEMENTS)})")
+            close = difflib.get_close_matches(str(etype), list(ELEMENTS), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(ELEMENTS)}"
+            raise NetlistError(f"{eid}: unknown element type {etype!r} ({hint})")
         lib = ELEMENTS[etype]
         allowed = COMMON | set(lib["params"]) | set(lib.get("choices", {}))
         extra = set(raw) - allowed

@@ -56,6 +56,16 @@ class SfqBlock(Block):
             raise ConfigError(f"params.netlist: {path.name}: {e}") from None
         return SfqBuild(net, SimpleNamespace(**params))
 
+    def add_commands(self, sub) -> None:
+        from ..sfq_tools import add_commands
+
+        add_commands(sub)
+
+    def adopt(self, doc: dict, path: str) -> dict | None:
+        """``--config NETLIST.yaml``: a netlist file is the sfq block with that netlist."""
+        fmt = doc.get("format")
+        return {"netlist": str(path)} if isinstance(fmt, str) and fmt.startswith("sfq-netlist") else None
+
     def rtl(self, build: SfqBuild, *, sim: bool):
         from ...hdl.sfq import SfqNet
 
