@@ -32,7 +32,8 @@ def run_xor(pulses: int, sweep_pulses: int, progress=lambda s: None) -> dict:
     for g in range(900, 1325, 25):
         progress(f"bias scale {g} permille")
         regs = xor.regs_at_scale(g)
-        m = min(xor.margin(xor.rates(net, regs, pulses=sweep_pulses, offset=o)) for o in range(4))
+        net_g = xor.xor_net(theta_out=xor.out_theta_at_scale(g))
+        m = min(xor.margin(xor.rates(net_g, regs, pulses=sweep_pulses, offset=o)) for o in range(4))
         scale.append({"g": g, **regs, "theta_out": xor.out_theta_at_scale(g), "margin_min_over_offsets": m})
     ok = [s["g"] for s in scale if s["margin_min_over_offsets"] > 0]
     window = [ok[0], ok[-1]] if ok else None
@@ -100,7 +101,70 @@ def cmd_xor(args) -> int:
     return EXIT_OK if r["correct"] and r["margin"] > 0 else EXIT_MISMATCH
 
 
+#: PyLSE v0.1.0 on the same XOR structure, 2-core machine (spec §4): pulse-events/s at 2,000 and 20,000
+PYLSE = {2000: (71_000, 83_000), 20000: (58_000, 60_000)}
+
+
+def run_bench(repeats: int = 3) -> dict:
+    """Golden (event engine) and timed model speed on the PyLSE-shaped XOR netlist, pulses every
+    4 slots on one or both inputs; best of ``repeats`` (the first call also builds the LFSR orbit)."""
+    from ..models import sfq, sfq_timed
+    from ..models.sfq_netlist import load_netlist
+
+    net = load_netlist(xor.XOR_PATH.with_name("xor_pylse.yaml"))
+    sfq.simulate(net, {"a": [0]}, 8)
+    rows = []
+    for n in (2000, 20000):
+        for pair in ((1, 1), (1, 0)):
+            stim = {w: sfq.periodic(4, 0, n) if on else [] for w, on in zip(("a", "b"), pair, strict=True)}
+            best = {}
+            for name, fn in (
+                ("golden", lambda stim=stim, n=n: sfq.simulate(net, stim, 4 * n + 64)),
+                ("step", lambda stim=stim, n=n: sfq.simulate(net, stim, 4 * n + 64, engine="step")),
+                ("timed", lambda stim=stim, n=n: sfq_timed.simulate_timed(net, stim, 4 * n + 64)),
+            ):
+                times = []
+                for _ in range(repeats if name != "step" else 1):
+                    t0 = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - t0)
+                best[name] = min(times)
+            events = sfq.simulate(net, stim, 4 * n + 64).pulse_events
+            rows.append(
+                {"pulses": n, "pair": f"{pair[0]}{pair[1]}", "pulse_events": events}
+                | {f"{k}_events_per_s": events / v for k, v in best.items()}
+                | {"pylse_events_per_s": PYLSE[n]}
+            )
+    return {"rows": rows, "gate_golden": {2000: 830_000, 20000: 600_000}}
+
+
+def cmd_bench(args) -> int:
+    r = run_bench(args.repeats)
+    gate = r["gate_golden"]
+    ok = all(x["golden_events_per_s"] >= gate[x["pulses"]] for x in r["rows"])
+    ok &= all(x["timed_events_per_s"] >= x["pylse_events_per_s"][1] for x in r["rows"])
+    md = _md(
+        [[x["pulses"], x["pair"], x["pulse_events"], f"{x['golden_events_per_s'] / 1e3:.0f} k",
+          f"{x['step_events_per_s'] / 1e3:.0f} k", f"{x['timed_events_per_s'] / 1e3:.0f} k",
+          f"{x['pylse_events_per_s'][0] // 1000}-{x['pylse_events_per_s'][1] // 1000} k",
+          f"{x['golden_events_per_s'] / x['pylse_events_per_s'][1]:.1f}x", f"{gate[x['pulses']] // 1000} k"]
+         for x in r["rows"]],
+        ["pulses/input", "a b", "pulse events", "golden (event engine)", "golden (step engine)", "timed",
+         "PyLSE (spec)", "golden / PyLSE best", "gate"],
+    )  # fmt: skip
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "bench.json").write_text(json.dumps(r, indent=1, default=str) + "\n")
+    (OUT / "bench.md").write_text(md + "\n")
+    print(json.dumps(r, indent=1, default=str) if args.json else md + f"\nsaved {OUT / 'bench.json'}")
+    return EXIT_OK if ok else EXIT_MISMATCH
+
+
 def add_commands(sub) -> None:
+    p = sub.add_parser("bench", help="pulse-events per second of the golden and timed models against PyLSE")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser(
         "xor", help="the XOR network: rates, margin, bias-scale window, offset and rate sweeps"
     )

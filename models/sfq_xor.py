@@ -16,9 +16,12 @@ PAIRS = ((0, 0), (0, 1), (1, 0), (1, 1))
 BIAS = {"syn": 146, "hid": 128, "out": 170}
 
 
-def xor_net(seeds: list[int] | None = None) -> Netlist:
-    """The reference netlist, optionally with other synapse seeds (declaration order)."""
+def xor_net(seeds: list[int] | None = None, theta_out: int | None = None) -> Netlist:
+    """The reference netlist, optionally with other synapse seeds (declaration order) and another
+    output threshold (a constant in the netlist)."""
     doc = yaml.safe_load(XOR_PATH.read_text())
+    if theta_out is not None:
+        next(e for e in doc["elements"] if e["id"] == "nout")["theta"] = int(theta_out)
     if seeds is not None:
         syn = [e for e in doc["elements"] if e["type"] == "synapse"]
         for e, s in zip(syn, seeds, strict=True):
