@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..models import sfq_xor as xor
 from .errors import EXIT_MISMATCH, EXIT_OK, NeurohdlError
 
@@ -28,8 +30,16 @@ def run_xor(pulses: int, sweep_pulses: int, progress=lambda s: None) -> dict:
     for off in (1, 2, 3):
         progress(f"input B {off} slot(s) late")
         offsets[off] = xor.margin(xor.rates(net, nominal, pulses=pulses, offset=off))
+    seed_sets = []
+    rng = np.random.default_rng(2024)
+    for _ in range(16):
+        seeds = rng.integers(1, 65536, size=4).tolist()
+        seed_sets.append(
+            {"seeds": seeds, "margin": xor.margin(xor.rates(xor.xor_net(seeds), nominal, pulses=pulses))}
+        )
+    progress("16 random synapse seed sets")
     scale = []
-    for g in range(900, 1325, 25):
+    for g in range(700, 1325, 25):
         progress(f"bias scale {g} permille")
         regs = xor.regs_at_scale(g)
         net_g = xor.xor_net(theta_out=xor.out_theta_at_scale(g))
@@ -59,6 +69,8 @@ def run_xor(pulses: int, sweep_pulses: int, progress=lambda s: None) -> dict:
         "deterministic_rates": {f"{a}{b}": v for (a, b), v in r_det.items()},
         "deterministic_margin": xor.margin(r_det),
         "offset_margins": offsets,
+        "seed_sets": seed_sets,
+        "seed_set_margin_min": min(x["margin"] for x in seed_sets),
         "bias_scale": scale,
         "bias_scale_window": window,
         "input_period": rate,
@@ -78,6 +90,7 @@ def cmd_xor(args) -> int:
     md += f"\n\nmargin {r['margin']:.3f} at nominal bias "
     md += f"(deterministic synapses {r['deterministic_margin']:.3f}); "
     md += "B late by 1/2/3 slots: " + " / ".join(f"{v:.3f}" for v in r["offset_margins"].values())
+    md += f"; 16 random synapse seed sets: margin >= {r['seed_set_margin_min']:.3f}"
     md += "\n\n" + _md(
         [
             [s["g"], s["p_syn"], s["th_hid"], s["theta_out"], f"{s['margin_min_over_offsets']:.3f}"]

@@ -1,0 +1,42 @@
+"""The sfq block on the command line: listing, netlists as configs, the XOR command and the benchmark."""
+
+import json
+
+from neurohdl.flows.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_has_sfq_presets(capsys):
+    code, out, _ = run(capsys, "list", "--json")
+    b = {b["name"]: b for b in json.loads(out)["blocks"]}["sfq"]
+    assert code == 0 and {"default", "tiny"} <= set(b["presets"])
+
+
+def test_a_netlist_file_is_a_config(capsys, tmp_path):
+    code, out, _ = run(capsys, "validate", "models/netlists/tiny.yaml")
+    assert code == 0 and "sfq" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "format: sfq-netlist/1\ninputs: [a]\noutputs: [y]\nelements:\n  - {id: d, type: delai, in: a, out: y}\n"
+    )
+    code, _, err = run(capsys, "generate", "--config", str(bad), "-o", str(tmp_path / "o"))
+    assert code == 2 and "d: unknown element type 'delai' (did you mean 'delay'?)" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_xor_command(capsys):
+    """Spec §5 targets: 4/4 correct, margin >= 0.33 for every seed set, >= 0.25 under offsets,
+    >= 0.12 over bias scales 950..1225 (worst offset), silent at an input period of 8."""
+    code, out, _ = run(capsys, "sfq", "xor", "--json")
+    r = json.loads(out)
+    assert code == 0 and r["correct"] and round(r["margin"], 3) == 0.359
+    assert r["deterministic_margin"] == 0.5 and r["seed_set_margin_min"] >= 0.33
+    assert min(r["offset_margins"].values()) >= 0.25
+    assert all(s["margin_min_over_offsets"] >= 0.12 for s in r["bias_scale"] if 950 <= s["g"] <= 1225)
+    assert all(s["margin_min_over_offsets"] < 0 for s in r["bias_scale"] if s["g"] >= 1250)
+    assert {x["period"]: x["margin"] for x in r["input_period"]}[8] == 0
