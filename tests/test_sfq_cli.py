@@ -2,6 +2,7 @@
 
 import json
 
+from neurohdl.flows.blocks.sfq import BUILTIN
 from neurohdl.flows.cli import main
 
 
@@ -18,11 +19,12 @@ def test_list_has_sfq_presets(capsys):
 
 
 def test_a_netlist_file_is_a_config(capsys, tmp_path):
-    code, out, _ = run(capsys, "validate", "models/netlists/tiny.yaml")
+    code, out, _ = run(capsys, "validate", str(BUILTIN / "tiny.yaml"))
     assert code == 0 and "sfq" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "format: sfq-netlist/1\ninputs: [a]\noutputs: [y]\nelements:\n  - {id: d, type: delai, in: a, out: y}\n"
+        "format: sfq-netlist/1\ninputs: [a]\noutputs: [y]\n"
+        "elements:\n  - {id: d, type: delai, in: a, out: y}\n"
     )
     code, _, err = run(capsys, "generate", "--config", str(bad), "-o", str(tmp_path / "o"))
     assert code == 2 and "d: unknown element type 'delai' (did you mean 'delay'?)" in err
