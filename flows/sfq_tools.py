@@ -172,7 +172,23 @@ def cmd_bench(args) -> int:
     return EXIT_OK if ok else EXIT_MISMATCH
 
 
+def cmd_regmap(args) -> int:
+    from ..models.sfq_netlist import register_map
+    from . import registry
+
+    cfg = registry.resolve("sfq", preset=args.preset, config=args.config, sets=args.set)
+    build = registry.get("sfq").model(cfg.params)
+    print(json.dumps(register_map(build.net), indent=1))
+    return EXIT_OK
+
+
 def add_commands(sub) -> None:
+    p = sub.add_parser("regmap", help="the cfg register map of a netlist (JSON)")
+    p.add_argument("--preset")
+    p.add_argument("--config", help="a config or a netlist .yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_regmap)
+
     p = sub.add_parser("bench", help="pulse-events per second of the golden and timed models against PyLSE")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", action="store_true")

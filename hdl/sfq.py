@@ -11,12 +11,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.sfq import lfsr_step
-from ..models.sfq_netlist import Element, Netlist
+from ..models.sfq_netlist import Element, Netlist, netlist_id
 
-__all__ = ["SfqNet", "element_component", "CFG_LAYOUT", "REG_BASE", "CTRL", "SLOTS"]
+__all__ = ["SfqNet", "element_component", "CFG_LAYOUT", "REG_BASE", "CTRL", "SLOTS", "CYCLES", "ID"]
 
 CFG_LAYOUT = data.StructLayout({"we": 1, "addr": 12, "data": 32})
-CTRL, SLOTS, CYCLES, REG_BASE = 0x000, 0x001, 0x002, 0x010
+CTRL, SLOTS, CYCLES, ID, REG_BASE = 0x000, 0x001, 0x002, 0x003, 0x010
 
 
 class _Element(wiring.Component):
@@ -320,7 +320,8 @@ class SfqNet(wiring.Component):
     i : In(stream), payload bit k = input k's pulse in this slot.
     o : Out(stream), beat k = row k + 1 of the outputs (the elements' registered outputs).
     cfg : In(stream of {we, addr, data}): CTRL (0x000, bit 0 CLEAR), runtime registers from 0x010;
-        a read (we = 0) answers on ``rsp``: SLOTS (0x001), CYCLES (0x002), registers.
+        a read (we = 0) answers on ``rsp``: SLOTS (0x001), CYCLES (0x002), ID (0x003, CRC32 of the
+        netlist), registers (``models.sfq_netlist.register_map``).
     rsp : Out(stream of 32 bits).
 
     Timing: a slot advances when ``i`` is taken; ``i.ready`` = (o empty or taken) and no cfg beat in
@@ -385,6 +386,8 @@ class SfqNet(wiring.Component):
                         m.d.sync += self.rsp.payload.eq(slots)
                     with m.Case(CYCLES):
                         m.d.sync += self.rsp.payload.eq(cycles)
+                    with m.Case(ID):
+                        m.d.sync += self.rsp.payload.eq(netlist_id(net))
                     for addr, reg in regs.items():
                         with m.Case(addr):
                             m.d.sync += self.rsp.payload.eq(reg)

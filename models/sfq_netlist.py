@@ -9,8 +9,10 @@ included, is a synchronous circuit. Errors raise :class:`NetlistError` naming th
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -315,3 +317,40 @@ def _check_wires(net: Netlist) -> None:
     dangling = [w for w in driver if w not in load]
     if dangling:
         raise NetlistError(f"{driver[dangling[0]]}: wire {dangling[0]} goes nowhere (dangling)")
+
+
+def netlist_id(net: Netlist) -> int:
+    """CRC32 of the canonical JSON of the resolved netlist (the RTL's ID register)."""
+    doc = {
+        "name": net.name,
+        "inputs": net.inputs,
+        "outputs": net.outputs,
+        "regs": [[r.name, r.width, r.init] for r in net.regs.values()],
+        "elements": [
+            [
+                e.id,
+                e.type,
+                e.ins,
+                e.outs,
+                {k: [p.value, p.reg] for k, p in e.params.items()},
+                e.choices,
+                e.lat,
+            ]
+            for e in net.elements
+        ],
+    }
+    return zlib.crc32(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+
+
+def register_map(net: Netlist) -> dict:
+    """Addresses of the cfg port (spec §3): control, status, identity and the runtime registers."""
+    return {
+        "CTRL": {"addr": 0x000, "access": "W", "bits": {"CLEAR": 0}},
+        "SLOTS": {"addr": 0x001, "access": "R", "width": 32},
+        "CYCLES": {"addr": 0x002, "access": "R", "width": 32},
+        "ID": {"addr": 0x003, "access": "R", "width": 32, "value": netlist_id(net)},
+        "registers": {
+            r.name: {"addr": 0x010 + k, "access": "RW", "width": r.width, "init": r.init}
+            for k, r in enumerate(net.regs.values())
+        },
+    }

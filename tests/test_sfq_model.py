@@ -235,3 +235,68 @@ def test_event_engine_refuses_feedback_and_writes():
     xor = load_netlist(XOR)
     with pytest.raises(ValueError, match="no mid-run writes"):
         sfq.simulate(xor, {"a": [0]}, 10, writes=[(5, "p_syn", 0)], engine="event")
+
+
+def pysim_session(net, rows: np.ndarray, ops: dict[int, list[tuple[int, int, int]]]):
+    """The RTL in Amaranth's simulator: i beats from ``rows``; before beat k the cfg beats
+    ``ops[k]`` = [(we, addr, data)]. Returns the o beats and the rsp words."""
+    from amaranth.sim import Simulator
+    from neurohdl.hdl.sfq import SfqNet
+
+    dut = SfqNet(net)
+    out, rsp = [], []
+
+    async def source(ctx):
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.rsp.ready, 1)
+        for k in range(len(rows) + 1):
+            for we, addr, value in ops.get(k, []):
+                ctx.set(dut.cfg.payload, {"we": we, "addr": addr, "data": value})
+                ctx.set(dut.cfg.valid, 1)
+                await ctx.tick().until(dut.cfg.ready)
+                ctx.set(dut.cfg.valid, 0)
+            if k == len(rows):
+                break
+            ctx.set(dut.i.payload, int(sum(int(b) << j for j, b in enumerate(rows[k]))))
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+        await ctx.tick().repeat(4)
+
+    async def monitor(ctx):
+        async for _, _, ov, op, rv, rp in ctx.tick().sample(
+            dut.o.valid, dut.o.payload, dut.rsp.valid, dut.rsp.payload
+        ):
+            if ov:
+                out.append([(op >> j) & 1 for j in range(len(net.outputs))])
+            if rv:
+                rsp.append(rp)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source)
+    sim.add_process(monitor)
+    sim.run()
+    return np.asarray(out, dtype=np.int64).reshape(-1, len(net.outputs)), rsp
+
+
+def test_rtl_register_writes_reads_and_clear_mid_run():
+    """A write accepted after k slots acts from slot k (the golden model's writes); reads return
+    the register, SLOTS and the netlist ID; CLEAR restarts the elements and keeps the registers."""
+    from neurohdl.hdl.sfq import ID, REG_BASE, SLOTS
+    from neurohdl.models.sfq_netlist import netlist_id
+
+    net = load_netlist(XOR)
+    rng = np.random.default_rng(5)
+    rows = (rng.random((120, 2)) < 0.5).astype(np.int64)
+    ops = {
+        40: [(1, REG_BASE, 65535), (0, REG_BASE, 0), (0, SLOTS, 0), (0, ID, 0)],
+        80: [(1, REG_BASE + 1, 1)],
+    }
+    got, rsp = pysim_session(net, rows, ops)
+    want = sfq.simulate(net, rows, 120, writes=[(40, "p_syn", 65535), (80, "th_hid", 1)]).dense()[1:]
+    assert (got == want).all() and rsp == [65535, 40, netlist_id(net)]
+    got, _ = pysim_session(net, rows, {60: [(1, REG_BASE, 65535), (1, 0x000, 1)]})
+    first = sfq.simulate(net, rows[:60], 60).dense()[1:]
+    again = sfq.simulate(net, rows[60:], 60, regs={"p_syn": 65535}).dense()[1:]
+    assert (got == np.concatenate([first, again])).all()
