@@ -4,6 +4,7 @@ golden model, with cfg writes kept in the order the model applied them."""
 from __future__ import annotations
 
 import json
+import os
 
 import cocotb
 import numpy as np
@@ -87,7 +88,7 @@ async def ramp_adc_reset_mid_conversion(dut):
     """After the main test: one output left untaken, the next conversion in flight, then ``rst``.
     Both must vanish, the tables must survive (they are conductances), and the next conversion
     must give the model's code with every write of the main test applied."""
-    with open(__import__("os").environ["NEUROHDL_JOB"]) as f:
+    with open(os.environ["NEUROHDL_JOB"]) as f:
         job = json.load(f)
     with np.load(job["stimulus"]) as f:
         rows = f["inputs"]

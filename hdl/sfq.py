@@ -139,23 +139,15 @@ class Tff(_Element):
 
 
 class CLast(_Element):
+    """Latches each input until both were seen; fires with the second (c_first: with the first)."""
+
     def decide(self, m):
         a, b = self.port("a")[0], self.port("b")[0]
         sa, sb = Signal(), Signal()
         na, nb = sa | a, sb | b
         both = na & nb
         m.d.sync += [sa.eq(na & ~both), sb.eq(nb & ~both)]
-        return both
-
-
-class CFirst(_Element):
-    def decide(self, m):
-        a, b = self.port("a")[0], self.port("b")[0]
-        sa, sb = Signal(), Signal()
-        na, nb = sa | a, sb | b
-        both = na & nb
-        m.d.sync += [sa.eq(na & ~both), sb.eq(nb & ~both)]
-        return ~sa & ~sb & (a | b)
+        return both if self.e.type == "c_last" else ~sa & ~sb & (a | b)
 
 
 class Inhibit(_Element):
@@ -268,7 +260,7 @@ class Neuron(_Element):
 
 COMPONENTS = {
     "delay": Delay, "split": Delay, "merge": Merge, "dro": Dro, "ndro": Ndro, "tff": Tff, "c_last": CLast,
-    "c_first": CFirst, "inhibit": Inhibit, "divider": Divider, "synapse": Synapse, "neuron": Neuron,
+    "c_first": CLast, "inhibit": Inhibit, "divider": Divider, "synapse": Synapse, "neuron": Neuron,
 }  # fmt: skip
 
 

@@ -90,8 +90,8 @@ def instance(
     static = ramp_of(g)
 
     def convert(ramps: np.ndarray, beta: float) -> np.ndarray:
-        # ramps: (K,) static or (codes, K) per conversion; columns compare against it with offsets
-        thr = ramps[..., None, :] + o[:, None] + beta  # (columns, K) or (codes, columns, K)
+        # every column compares against the one ramp of this conversion, shifted by its offset
+        thr = ramps[None, :] + o[:, None] + beta  # (columns, K)
         ge = s[:, None, None] >= thr
         J = K - 1 - np.argmax(ge[..., ::-1], axis=-1)
         return np.where(ge.any(-1), np.asarray(table.c)[J], 0)

@@ -161,24 +161,17 @@ def evaluate(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
             st.b ^= 1
             return int(st.b == 0)
         return 0
-    if t == "c_last":
+    if t in ("c_last", "c_first"):
+        # Both C-elements latch each input until both were seen; they differ only in when they fire.
         a, b = x["a"][0], x["b"][0]
+        first = int(not st.sa and not st.sb and bool(a or b))
         st.count("dup", (a & st.sa) + (b & st.sb))
         st.sa |= a
         st.sb |= b
-        if st.sa and st.sb:
+        both = int(st.sa and st.sb)
+        if both:
             st.sa = st.sb = 0
-            return 1
-        return 0
-    if t == "c_first":
-        a, b = x["a"][0], x["b"][0]
-        out = int(not st.sa and not st.sb and bool(a or b))
-        st.count("dup", (a & st.sa) + (b & st.sb))
-        st.sa |= a
-        st.sb |= b
-        if st.sa and st.sb:
-            st.sa = st.sb = 0
-        return out
+        return both if t == "c_last" else first
     if t == "inhibit":
         a, clk = x["a"][0], x["clk"][0]
         st.count("same_slot", a & clk)
