@@ -121,35 +121,8 @@ def test_xor_reference_figures():
 
 
 def pysim_rows(net, rows: np.ndarray, stall_seed: int = 0) -> np.ndarray:
-    """The RTL in Amaranth's simulator: one i beat per row, o.ready toggled at random; beats out."""
-    from amaranth.sim import Simulator
-    from neurohdl.hdl.sfq import SfqNet
-
-    dut = SfqNet(net)
-    out = []
-    rng = np.random.default_rng(stall_seed)
-
-    async def source(ctx):
-        for row in rows:
-            ctx.set(dut.i.payload, int(sum(int(b) << k for k, b in enumerate(row))))
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def sink(ctx):
-        while len(out) < len(rows):
-            ready = int(rng.random() < 0.6)
-            ctx.set(dut.o.ready, ready)
-            _, _, v, p = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if v and ready:
-                out.append([(p >> k) & 1 for k in range(len(net.outputs))])
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source, background=True)
-    sim.add_testbench(sink)
-    sim.run()
-    return np.asarray(out, dtype=np.int64).reshape(-1, len(net.outputs))
+    """The RTL in Amaranth's simulator: one i beat per row, o.ready low at random; beats out."""
+    return pysim_session(net, rows, {}, stall_seed)[0]
 
 
 @pytest.mark.parametrize("seed", range(16))
@@ -237,17 +210,20 @@ def test_event_engine_refuses_feedback_and_writes():
         sfq.simulate(xor, {"a": [0]}, 10, writes=[(5, "p_syn", 0)], engine="event")
 
 
-def pysim_session(net, rows: np.ndarray, ops: dict[int, list[tuple[int, int, int]]]):
+def pysim_session(
+    net, rows: np.ndarray, ops: dict[int, list[tuple[int, int, int]]], stall_seed: int | None = None
+):
     """The RTL in Amaranth's simulator: i beats from ``rows``; before beat k the cfg beats
-    ``ops[k]`` = [(we, addr, data)]. Returns the o beats and the rsp words."""
+    ``ops[k]`` = [(we, addr, data)]; with ``stall_seed``, o.ready is low 40 % of the cycles at
+    random. Returns the o beats and the rsp words."""
     from amaranth.sim import Simulator
     from neurohdl.hdl.sfq import SfqNet
 
     dut = SfqNet(net)
     out, rsp = [], []
+    rng = np.random.default_rng(stall_seed) if stall_seed is not None else None
 
     async def source(ctx):
-        ctx.set(dut.o.ready, 1)
         ctx.set(dut.rsp.ready, 1)
         for k in range(len(rows) + 1):
             for we, addr, value in ops.get(k, []):
@@ -261,21 +237,24 @@ def pysim_session(net, rows: np.ndarray, ops: dict[int, list[tuple[int, int, int
             ctx.set(dut.i.valid, 1)
             await ctx.tick().until(dut.i.ready)
             ctx.set(dut.i.valid, 0)
-        await ctx.tick().repeat(4)
 
-    async def monitor(ctx):
-        async for _, _, ov, op, rv, rp in ctx.tick().sample(
-            dut.o.valid, dut.o.payload, dut.rsp.valid, dut.rsp.payload
-        ):
-            if ov:
+    async def sink(ctx):
+        while len(out) < len(rows):
+            ready = int(rng.random() < 0.6) if rng is not None else 1
+            ctx.set(dut.o.ready, ready)
+            _, _, ov, op, rv, rp = await ctx.tick().sample(
+                dut.o.valid, dut.o.payload, dut.rsp.valid, dut.rsp.payload
+            )
+            if ov and ready:
                 out.append([(op >> j) & 1 for j in range(len(net.outputs))])
             if rv:
                 rsp.append(rp)
+        await ctx.tick().repeat(4)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(source)
-    sim.add_process(monitor)
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
     sim.run()
     return np.asarray(out, dtype=np.int64).reshape(-1, len(net.outputs)), rsp
 
