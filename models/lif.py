@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .ints import ceil_log2  # noqa: F401  (part of this model's API)
+
 SPIKE, TICK, CLEAR, NOP = 0, 1, 2, 3
 OUT_SPIKE, OUT_TICK = 0, 1
 
@@ -28,10 +30,6 @@ A_MIN, A_MAX = -(1 << 15), (1 << 15) - 1
 
 PROFILE_FIELDS = ("du", "dv", "vth", "wexp", "leak", "reset", "cmp", "ref", "emit")
 NETWORK_FIELDS = (*PROFILE_FIELDS, "prof", "bias_mant", "bias_exp", "W")
-
-
-def ceil_log2(n: int) -> int:
-    return max(0, (int(n) - 1).bit_length())
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .ints import ceil_log2, signed  # noqa: F401  (part of this model's API)
+
 THRESHOLD, INCREMENT = "threshold", "increment"
 CFG_RAMP, CFG_CODE, CFG_LEN, CFG_BIAS = 0, 1, 2, 3
 TIE_EPS = 1e-9
@@ -41,18 +43,8 @@ FUNCTIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], tuple[float, floa
 }
 
 
-def ceil_log2(n: int) -> int:
-    return max(0, (int(n) - 1).bit_length())
-
-
 def code_range(B_in: int) -> tuple[int, int]:
     return -(1 << (B_in - 1)), (1 << (B_in - 1)) - 1
-
-
-def signed(value: int, bits: int) -> int:
-    """The low ``bits`` of ``value`` read as two's complement."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 # -- function specs and the ideal target (§2.2-2.3) ----------------------------------------------
