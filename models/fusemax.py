@@ -1,0 +1,382 @@
+"""Bit-exact golden model of the ``fusemax`` block (spec ``fusemax.md`` §2), its float references and
+its cycle model.
+
+One attention head ``AV = softmax(alpha Q K^T) V`` on int8 inputs, computed one epoch of ``R`` keys at a
+time with a running integer maximum (log2 units), shift-only corrections of the running sums and one
+deferred division per output (FuseMax's 1-pass cascade). :func:`attention_int` is what the RTL computes,
+bit for bit; :func:`attention_float` is the ideal the error figures are taken against, and the 3-pass
+and 1-pass float cascades show the reformulation is exact before any rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ints import ceil_log2
+
+EXP2_METHODS = ("lut", "ipoly3", "ipoly2")
+D_MAX = 63  # numpy shifts by >= 64 are undefined; any clamp >= the RNV width gives the same bits
+
+
+# -- build parameters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FusemaxParams:
+    """Build parameters of one array (spec §2.1). ``check()`` raises ``ValueError`` naming the first
+    illegal one."""
+
+    R: int = 8
+    C: int = 8
+    E: int = 64
+    F: int = 64
+    M_MAX: int = 4096
+    P_MAX: int = 4096
+    FB: int = 8
+    PW: int = 16
+    OB: int = 0
+    exp2: str = "lut"
+    interleave: bool = True
+
+    def check(self) -> FusemaxParams:
+        for name, lo, hi in (
+            ("R", 1, 64),
+            ("C", 1, 64),
+            ("E", 1, 256),
+            ("F", 1, 256),
+            ("M_MAX", 1, 65536),
+            ("P_MAX", 1, 65536),
+            ("OB", 0, 8),
+        ):
+            v = getattr(self, name)
+            if not lo <= v <= hi:
+                raise ValueError(f"{name} = {v} is outside {lo}..{hi}")
+        if self.exp2 not in EXP2_METHODS:
+            raise ValueError(f"exp2 = {self.exp2!r}: use one of {', '.join(EXP2_METHODS)}")
+        if self.exp2 == "lut":
+            if not 4 <= self.FB <= 10:
+                raise ValueError(f"FB = {self.FB} is outside 4..10 for exp2 'lut'")
+            if not 8 <= self.PW <= 18:
+                raise ValueError(f"PW = {self.PW} is outside 8..18 for exp2 'lut'")
+        elif (self.FB, self.PW) != (8, 16):
+            raise ValueError(f"exp2 {self.exp2!r} is defined for FB = 8, PW = 16 only (got FB {self.FB}, PW {self.PW})")
+        return self
+
+    # derived widths (§2.4)
+    @property
+    def XW(self) -> int:
+        return self.FB + 8
+
+    @property
+    def W_S(self) -> int:
+        return 16 + ceil_log2(self.E)
+
+    @property
+    def W_RD(self) -> int:
+        return self.PW + ceil_log2(self.M_MAX + 1)
+
+    @property
+    def W_RNV(self) -> int:
+        return self.PW + 8 + ceil_log2(self.M_MAX + 1)
+
+    @property
+    def timing(self) -> Timing:
+        return Timing.of(self)
+
+
+# -- exp2 and the host-side scale ----------------------------------------------------------------
+
+
+def exp2_table(FB: int = 8, PW: int = 16, method: str = "lut") -> np.ndarray:
+    """``T[f] ~ 2^(f / 2^FB) * 2^(PW-1)`` for f in [0, 2^FB) (spec §2.3); the RTL ROM's contents."""
+    f = np.arange(1 << FB, dtype=np.int64)
+    if method == "lut":
+        return np.round(np.exp2(f / (1 << FB)) * (1 << (PW - 1))).astype(np.int64)
+    if (FB, PW) != (8, 16):
+        raise ValueError(f"exp2 {method!r} is defined for FB = 8, PW = 16 only")
+    if method == "ipoly3":
+        return 32768 + ((f * (22733 + ((f * (7637 + ((2376 * f) >> 8))) >> 8))) >> 8)
+    if method == "ipoly2":
+        return 32768 + ((f * (22337 + ((10013 * f) >> 8))) >> 8)
+    raise ValueError(f"exp2 = {method!r}: use one of {', '.join(EXP2_METHODS)}")
+
+
+def choose_scale(sq: float, sk: float, alpha: float, FB: int = 8) -> tuple[int, int]:
+    """``(Cs, SH)`` with ``Cs / 2^(SH+FB) ~ sq sk alpha log2(e)``, Cs < 2^16 and SH as large as
+    possible (spec §2.2, host side)."""
+    c = sq * sk * alpha * math.log2(math.e)
+    if not (math.isfinite(c) and c >= 0):
+        raise ValueError(f"logit scale sq*sk*alpha = {sq * sk * alpha} must be finite and >= 0")
+    for SH in range(47, -1, -1):
+        Cs = round(c * 2.0 ** (SH + FB))
+        if Cs < 1 << 16:
+            if Cs == 0 and c > 0:
+                raise ValueError(f"logit scale {c:.3g} log2-units is too small for SH <= 47 at FB = {FB}")
+            return int(Cs), SH
+    raise ValueError(f"logit scale {c:.3g} log2-units is too large for Cs < 2^16 at SH = 0, FB = {FB}")
+
+
+def quantize(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-tensor symmetric int8: step = max|x| / 127, ``np.round``, clip to +-127."""
+    m = float(np.max(np.abs(x))) if x.size else 0.0
+    step = m / 127 if m > 0 else 1.0
+    return np.clip(np.round(x / step), -127, 127).astype(np.int64), step
+
+
+def check_inputs(Q: np.ndarray, K: np.ndarray, V: np.ndarray, E: int | None = None, F: int | None = None) -> None:
+    """Raise ``ValueError`` for Q/K/V of the wrong rank, shape, dtype or range (one line each)."""
+    for name, a, width in (("Q", Q, E), ("K", K, E), ("V", V, F)):
+        a = np.asarray(a)
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"{name} must hold integers (int8 codes), got dtype {a.dtype}")
+        if a.ndim != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
+        if width is not None and a.shape[1] != width:
+            raise ValueError(f"{name} has {a.shape[1]} columns, the array is built for {width}")
+        if a.size and (a.min() < -128 or a.max() > 127):
+            raise ValueError(f"{name} holds {int(a.min())}..{int(a.max())}, outside int8 -128..127")
+    if np.asarray(Q).shape[1] != np.asarray(K).shape[1]:
+        raise ValueError(f"Q and K must share E: Q has {np.asarray(Q).shape[1]} columns, K {np.asarray(K).shape[1]}")
+    if np.asarray(K).shape[0] != np.asarray(V).shape[0]:
+        raise ValueError(f"K and V must share M: K has {np.asarray(K).shape[0]} rows, V {np.asarray(V).shape[0]}")
+
+
+# -- the integer algorithm (§2.2) ------------------------------------------------------------------
+
+
+def attention_int(
+    Q: np.ndarray,
+    K: np.ndarray,
+    V: np.ndarray,
+    *,
+    Cs: int,
+    SH: int,
+    R: int,
+    FB: int = 8,
+    PW: int = 16,
+    OB: int = 0,
+    exp2: str = "lut",
+    debug: bool = False,
+) -> np.ndarray:
+    """``AV[P, F]`` (int64, scaled by 2^OB) exactly as the RTL with tile height ``R`` computes it.
+
+    Vectorised over queries, a loop over epochs of ``R`` keys. ``debug`` asserts the width and
+    bound claims of spec §2.4 after every step.
+    """
+    Q, K, V = (np.asarray(a, dtype=np.int64) for a in (Q, K, V))
+    check_inputs(Q, K, V)
+    if not 0 <= Cs < 1 << 16 or not 0 <= SH <= 47:
+        raise ValueError(f"Cs = {Cs} must be in 0..65535 and SH = {SH} in 0..47")
+    P, E = Q.shape
+    M, F = V.shape
+    if M == 0 or P == 0:
+        return np.zeros((P, F), dtype=np.int64)
+    T = exp2_table(FB, PW, exp2)
+    XW = FB + 8
+    S = Q @ K.T  # (P, M), exact
+    x = np.clip((S * Cs) >> SH, -(1 << (XW - 1)), (1 << (XW - 1)) - 1)
+    mask = (1 << FB) - 1
+    r = RD = RNV = None
+    for j in range(-(-M // R)):
+        xs = x[:, j * R : (j + 1) * R]
+        lm = xs.max(axis=1)
+        l = -((-lm) >> FB)  # noqa: E741  (the spec's name)
+        if j == 0:
+            r, d = l, np.zeros(P, dtype=np.int64)
+        else:
+            r_new = np.maximum(r, l)
+            d = np.minimum(r_new - r, D_MAX)
+            r = r_new
+        y = xs - (r << FB)[:, None]
+        s = np.minimum(-(y >> FB), PW)
+        p = np.where(s >= PW, 0, (T[y & mask] + ((1 << s) >> 1)) >> s)
+        SLD = p.sum(axis=1)
+        SLNV = p @ V[j * R : (j + 1) * R]
+        if j == 0:
+            RD, RNV = SLD, SLNV
+        else:
+            RD = (RD >> d) + SLD
+            RNV = (RNV >> d[:, None]) + SLNV
+        if debug:
+            assert (y <= 0).all() and (p <= 1 << (PW - 1)).all()
+            assert (RD >= 1 << (PW - 2)).all(), "RD fell below 2^(PW-2)"
+            assert (np.abs(RNV) < 128 * RD[:, None] + 258).all()
+    N = RNV << OB
+    q = (np.abs(N) + (RD >> 1)[:, None]) // RD[:, None]
+    if debug:
+        assert (q < 1 << (9 + OB)).all()
+    return np.clip(np.sign(N) * q, -128 << OB, 127 << OB)
+
+
+def attention_int_3pass(
+    Q: np.ndarray, K: np.ndarray, V: np.ndarray, *, Cs: int, SH: int, FB: int = 8, PW: int = 16, OB: int = 0,
+    exp2: str = "lut",
+) -> np.ndarray:  # fmt: skip
+    """The same integer steps as one epoch over all keys (global max first): what :func:`attention_int`
+    gives when ``R >= M`` (spec §2.4), written independently as a check."""
+    Q, K, V = (np.asarray(a, dtype=np.int64) for a in (Q, K, V))
+    T = exp2_table(FB, PW, exp2)
+    x = np.clip((Q @ K.T * Cs) >> SH, -(1 << (FB + 7)), (1 << (FB + 7)) - 1)
+    g = -((-x.max(axis=1)) >> FB)
+    y = x - (g << FB)[:, None]
+    s = np.minimum(-(y >> FB), PW)
+    p = np.where(s >= PW, 0, (T[y & ((1 << FB) - 1)] + ((1 << s) >> 1)) >> s)
+    N = (p @ V) << OB
+    RD = p.sum(axis=1)[:, None]
+    return np.clip(np.sign(N) * ((np.abs(N) + (RD >> 1)) // RD), -128 << OB, 127 << OB)
+
+
+# -- float references --------------------------------------------------------------------------------
+
+
+def attention_float(Qd: np.ndarray, Kd: np.ndarray, Vd: np.ndarray, alpha: float) -> np.ndarray:
+    """``softmax_rows(alpha Qd Kd^T) Vd`` in float64: the ideal."""
+    z = alpha * (np.asarray(Qd, float) @ np.asarray(Kd, float).T)
+    z -= z.max(axis=1, keepdims=True)
+    w = np.exp(z)
+    return (w / w.sum(axis=1, keepdims=True)) @ np.asarray(Vd, float)
+
+
+def cascade_3pass(Qd: np.ndarray, Kd: np.ndarray, Vd: np.ndarray, alpha: float) -> np.ndarray:
+    """FLAT's 3-pass cascade (global max, then sums, then M*P divisions), float64."""
+    QK = alpha * (np.asarray(Qd, float) @ np.asarray(Kd, float).T)
+    GM = QK.max(axis=1, keepdims=True)
+    SN = np.exp(QK - GM)
+    SD = SN.sum(axis=1, keepdims=True)
+    return (SN / SD) @ np.asarray(Vd, float)
+
+
+def cascade_1pass(Qd: np.ndarray, Kd: np.ndarray, Vd: np.ndarray, alpha: float, R: int) -> np.ndarray:
+    """FuseMax's 1-pass cascade over epochs of ``R`` keys (running max RM, denominator RD,
+    numerator RNV, the division deferred to the end), float64."""
+    Qd, Kd, Vd = (np.asarray(a, float) for a in (Qd, Kd, Vd))
+    P, M = Qd.shape[0], Kd.shape[0]
+    RM = np.full(P, -np.inf)
+    RD = np.zeros(P)
+    RNV = np.zeros((P, Vd.shape[1]))
+    for m1 in range(-(-M // R)):
+        QK = alpha * (Qd @ Kd[m1 * R : (m1 + 1) * R].T)
+        RM_new = np.maximum(RM, QK.max(axis=1))
+        SLN = np.exp(QK - RM_new[:, None])
+        PRM = np.exp(RM - RM_new)
+        RD = PRM * RD + SLN.sum(axis=1)
+        RNV = PRM[:, None] * RNV + SLN @ Vd[m1 * R : (m1 + 1) * R]
+        RM = RM_new
+    return RNV / RD[:, None]
+
+
+# -- cycle model (§4), mirroring hdl/fusemax.py ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Timing constants of the RTL (spec §3.3 names).
+
+    ``K_OVH``: non-MAC slots per epoch (one scale slot, two exp2 slots: ROM read, rounding shift).
+    ``L_RM``: registered stages from a scale slot to the new running max in the PEs (one score
+    register stage + the max tree); an exp2 slot issues at the earliest ``L_RM + 1`` cycles after.
+    ``L_RED``: stages from a PV slot to its RNV write (product register + add tree).
+    ``T_DIV``: cycles per division (read, load, 9 + OB restoring steps, output).
+    """
+
+    K_OVH: int
+    L_RM: int
+    L_RED: int
+    T_DIV: int
+    T_HEAD: int = 1
+    L_OUT: int = 1
+
+    @classmethod
+    def of(cls, p: FusemaxParams) -> Timing:
+        tree = ceil_log2(p.R)
+        return cls(K_OVH=3, L_RM=1 + tree, L_RED=1 + tree, T_DIV=12 + p.OB)
+
+
+def _check_runtime(M: int, P: int) -> None:
+    if M < 0 or P < 0:
+        raise ValueError(f"M = {M} and P = {P} must be >= 0")
+
+
+def cycles(M: int, P: int, p: FusemaxParams) -> int:
+    """``perf_busy`` of one job without back-pressure: cycles from the ``cfg`` handshake to the last
+    ``o`` handshake, exactly (a step-by-step replay of the RTL's schedule, waits included)."""
+    _check_runtime(M, P)
+    if M == 0 or P == 0:
+        return 0
+    t = p.timing
+    M1, P1 = -(-M // p.R), -(-P // p.C)
+    D = p.F * t.T_DIV
+    div_idle = 0  # first cycle the divider can see a finished tile
+    last = 0
+    if not p.interleave:
+        now, pend, clear = 1, 0, 0
+        for _ in range(P1):
+            for j in range(M1):
+                qk = max(now, pend, clear if j == 0 else 0)
+                last_pv = qk + p.E + t.L_RM + 1 + 2 + p.F - 1
+                now, pend = last_pv + 1, last_pv + t.L_RED + 1
+            t0 = max(pend, div_idle)
+            last = t0 + D + 1
+            div_idle = clear = last
+        return last
+    G = M1 * P1
+    now = 1
+    bank_clear = [0, 0]
+    sc_back = 0
+    for g in range(G + 1):
+        sc_front = now + p.E
+        if g < G:
+            now += p.E + 1
+        if g >= 1:
+            tile, j = divmod(g - 1, M1)
+            ex1 = max(now, sc_back + t.L_RM + 1)
+            if j == 0:
+                ex1 = max(ex1, bank_clear[tile & 1])
+            now = ex1 + 2 + p.F
+            if j == M1 - 1:
+                t0 = max(now - 1 + t.L_RED + 1, div_idle)
+                last = t0 + D + 1
+                bank_clear[tile & 1] = div_idle = last
+        sc_back = sc_front
+    return last
+
+
+def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
+    """Closed form of :func:`cycles` when the divider keeps up (``F T_DIV < M1 W``); else None.
+
+    Interleaved: ``P1 M1 W + 2 + L_RED + F T_DIV + max(0, L_RM - F - 2)`` with ``W = E + F + K_OVH``
+    (no bubbles while ``E + 1 >= L_RM``); serial: ``1 + P1 (M1 (E + F + L_RM + L_RED + 3) + F T_DIV + 1)``.
+    """
+    if M == 0 or P == 0:
+        return 0
+    t = p.timing
+    M1, P1 = -(-M // p.R), -(-P // p.C)
+    D = p.F * t.T_DIV
+    if not p.interleave:
+        return 1 + P1 * (M1 * (p.E + p.F + t.L_RM + t.L_RED + 3) + D + 1)
+    W = p.E + p.F + t.K_OVH
+    G = P1 * M1
+    if (P1 > 1 and D >= M1 * W) or (G > 1 and p.E + 1 < t.L_RM):
+        return None
+    # The last epoch's exp2 waits for its running max: right after its own scale slot when G = 1.
+    wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F - 2)
+    return G * W + 2 + t.L_RED + D + wait
+
+
+def t_ideal(M: int, P: int, p: FusemaxParams) -> float:
+    """Physical limit: one MAC per PE per cycle."""
+    return P * M * (p.E + p.F) / (p.R * p.C)
+
+
+def fusemax_cycles(M: int, P: int, p: FusemaxParams) -> int:
+    """FuseMax's own analytical model at the same R, C (artifact ``proposal.py``, spec §4)."""
+    M1, P1, E, F = -(-M // p.R), -(-P // p.C), p.E, p.F
+    return P1 * (max((E + 1) * M1, (F + 1) * M1 + F) + M1 + 8 * M1 + F * M1)
+
+
+def mac_cycles(M: int, P: int, p: FusemaxParams) -> int:
+    """``perf_mac``: slots that issue a QK or PV step."""
+    return -(-P // p.C) * -(-M // p.R) * (p.E + p.F) if M and P else 0
