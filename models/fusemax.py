@@ -62,7 +62,9 @@ class FusemaxParams:
             if not 8 <= self.PW <= 18:
                 raise ValueError(f"PW = {self.PW} is outside 8..18 for exp2 'lut'")
         elif (self.FB, self.PW) != (8, 16):
-            raise ValueError(f"exp2 {self.exp2!r} is defined for FB = 8, PW = 16 only (got FB {self.FB}, PW {self.PW})")
+            raise ValueError(
+                f"exp2 {self.exp2!r} is defined for FB = 8, PW = 16 only (got FB {self.FB}, PW {self.PW})"
+            )
         return self
 
     # derived widths (§2.4)
@@ -126,7 +128,9 @@ def quantize(x: np.ndarray) -> tuple[np.ndarray, float]:
     return np.clip(np.round(x / step), -127, 127).astype(np.int64), step
 
 
-def check_inputs(Q: np.ndarray, K: np.ndarray, V: np.ndarray, E: int | None = None, F: int | None = None) -> None:
+def check_inputs(
+    Q: np.ndarray, K: np.ndarray, V: np.ndarray, E: int | None = None, F: int | None = None
+) -> None:
     """Raise ``ValueError`` for Q/K/V of the wrong rank, shape, dtype or range (one line each)."""
     for name, a, width in (("Q", Q, E), ("K", K, E), ("V", V, F)):
         a = np.asarray(a)
@@ -139,9 +143,13 @@ def check_inputs(Q: np.ndarray, K: np.ndarray, V: np.ndarray, E: int | None = No
         if a.size and (a.min() < -128 or a.max() > 127):
             raise ValueError(f"{name} holds {int(a.min())}..{int(a.max())}, outside int8 -128..127")
     if np.asarray(Q).shape[1] != np.asarray(K).shape[1]:
-        raise ValueError(f"Q and K must share E: Q has {np.asarray(Q).shape[1]} columns, K {np.asarray(K).shape[1]}")
+        raise ValueError(
+            f"Q and K must share E: Q has {np.asarray(Q).shape[1]} columns, K {np.asarray(K).shape[1]}"
+        )
     if np.asarray(K).shape[0] != np.asarray(V).shape[0]:
-        raise ValueError(f"K and V must share M: K has {np.asarray(K).shape[0]} rows, V {np.asarray(V).shape[0]}")
+        raise ValueError(
+            f"K and V must share M: K has {np.asarray(K).shape[0]} rows, V {np.asarray(V).shape[0]}"
+        )
 
 
 # -- the integer algorithm (§2.2) ------------------------------------------------------------------
@@ -380,3 +388,55 @@ def fusemax_cycles(M: int, P: int, p: FusemaxParams) -> int:
 def mac_cycles(M: int, P: int, p: FusemaxParams) -> int:
     """``perf_mac``: slots that issue a QK or PV step."""
     return -(-P // p.C) * -(-M // p.R) * (p.E + p.F) if M and P else 0
+
+
+# -- stream beats (spec §3.2) ---------------------------------------------------------------------
+
+
+def job_beats(
+    Q: np.ndarray, K: np.ndarray, V: np.ndarray, p: FusemaxParams, rng: np.random.Generator | None = None
+) -> dict[str, np.ndarray]:
+    """The ``q``, ``k``, ``v`` beats of one job (rows of lanes) in stream order. Padding lanes (queries
+    >= P, keys >= M) carry random int8 from ``rng`` (zeros without one): they must not matter."""
+    Q, K, V = (np.asarray(a, dtype=np.int64) for a in (Q, K, V))
+    P, M = Q.shape[0], K.shape[0]
+    if M == 0 or P == 0:
+        return {n: np.zeros((0, w), dtype=np.int64) for n, w in (("q", p.C), ("k", p.R), ("v", p.R))}
+    M1, P1 = -(-M // p.R), -(-P // p.C)
+
+    def padded(a: np.ndarray, rows: int) -> np.ndarray:
+        out = (
+            rng.integers(-128, 128, (rows, a.shape[1]))
+            if rng is not None
+            else np.zeros((rows, a.shape[1]), np.int64)
+        )
+        out[: len(a)] = a
+        return out
+
+    Qp, Kp, Vp = padded(Q, P1 * p.C), padded(K, M1 * p.R), padded(V, M1 * p.R)
+    q = Qp.reshape(P1, p.C, p.E).transpose(0, 2, 1).reshape(-1, p.C)  # tile t, beat e, lane c
+    kt = Kp.reshape(M1, p.R, p.E).transpose(0, 2, 1)  # epoch j, beat e, lane r
+    vt = Vp.reshape(M1, p.R, p.F).transpose(0, 2, 1)
+    if rng is not None:  # K and V are re-streamed per tile: fresh garbage in padding each time
+        k = np.concatenate(
+            [padded(K, M1 * p.R).reshape(M1, p.R, p.E).transpose(0, 2, 1).reshape(-1, p.R) for _ in range(P1)]
+        )
+        v = np.concatenate(
+            [padded(V, M1 * p.R).reshape(M1, p.R, p.F).transpose(0, 2, 1).reshape(-1, p.R) for _ in range(P1)]
+        )
+    else:
+        k = np.tile(kt.reshape(-1, p.R), (P1, 1))
+        v = np.tile(vt.reshape(-1, p.R), (P1, 1))
+    return {"q": q, "k": k, "v": v}
+
+
+def out_beats(AV: np.ndarray, M: int, p: FusemaxParams) -> np.ndarray:
+    """The ``o`` beats of one job over ``M`` keys: tile t, beat f, lane c = AV[tC + c, f]; padding
+    lanes 0; none when M = 0 or P = 0."""
+    P, F = AV.shape
+    if P == 0 or M == 0:
+        return np.zeros((0, p.C), dtype=np.int64)
+    P1 = -(-P // p.C)
+    out = np.zeros((P1 * p.C, F), dtype=np.int64)
+    out[:P] = AV
+    return out.reshape(P1, p.C, F).transpose(0, 2, 1).reshape(-1, p.C)

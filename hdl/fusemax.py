@@ -1,0 +1,496 @@
+"""RTL of the ``fusemax`` block (spec ``fusemax.md`` §3): an R x C array of PEs computing one attention
+head in one pass over the keys, with a correction row of C units and a restoring divider per column.
+
+Keys of the current epoch run along rows, queries of the current tile along columns. Each epoch is a
+sequence of slots: ``QK`` (E slots, one multiply-accumulate per PE), ``SC`` (scale to log2 units),
+``EX1``/``EX2`` (exp2 ROM read, rounding shift) and ``PV`` (F slots, one product per PE into the column
+add tree). The interleaved schedule runs ``QK(g) SC(g) EX(g-1) PV(g-1)`` so the max tree and the
+running-max update of epoch g hide behind epoch g+1's QK; the serial one runs each epoch to completion
+and waits for each tile's division. Numerics are identical (the golden model is
+:func:`neurohdl.models.fusemax.attention_int`); cycle counts follow :func:`~neurohdl.models.fusemax.cycles`.
+
+Only slot issue stalls: a slot issues when its input beats are valid and its internal conditions hold
+(running max ready, correction bank free), otherwise the array freezes. Everything behind the slot
+(product registers, trees, correction row) keeps flowing with bubble tags, and the divider and the
+output register run on their own, so ``o`` back-pressure never stops accumulation of the next tile.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..models.fusemax import D_MAX, FusemaxParams, Timing, exp2_table
+from ..models.ints import ceil_log2
+
+__all__ = ["FusemaxArray", "cfg_layout", "out_layout"]
+
+
+def cfg_layout(p: FusemaxParams) -> data.StructLayout:
+    return data.StructLayout({"M": range(p.M_MAX + 1), "P": range(p.P_MAX + 1), "Cs": 16, "SH": 6})
+
+
+def out_layout(p: FusemaxParams) -> data.StructLayout:
+    return data.StructLayout({"data": data.ArrayLayout(signed(8 + p.OB), p.C), "last": 1})
+
+
+def _tree(m: Module, leaves: list, op, name: str):
+    """A registered reduction tree: ceil(log2(n)) stages, each a register of pairwise results (an odd
+    element is carried through a register). Zero stages for one leaf."""
+    level = 0
+    while len(leaves) > 1:
+        nxt = []
+        for i in range(0, len(leaves), 2):
+            val = op(leaves[i], leaves[i + 1]) if i + 1 < len(leaves) else leaves[i]
+            reg = Signal(val.shape(), name=f"{name}_l{level}_{i // 2}")
+            m.d.sync += reg.eq(val)
+            nxt.append(reg)
+        leaves, level = nxt, level + 1
+    return leaves[0]
+
+
+def _pick(pair: list, bit):
+    """One of two registers (a bank or score-register pair) by a select bit."""
+    return Mux(bit, pair[1], pair[0])
+
+
+def _put(pair: list, bit, value) -> list:
+    """Statements writing ``value`` into the register of ``pair`` that ``bit`` selects."""
+    return [pair[0].eq(Mux(bit, pair[0], value)), pair[1].eq(Mux(bit, value, pair[1]))]
+
+
+class FusemaxArray(wiring.Component):
+    """FuseMax-style attention array.
+
+    Parameters
+    ----------
+    params : FusemaxParams
+        Build parameters (spec §2.1; ``exp2`` methods are realised as the ROM's contents).
+
+    Attributes
+    ----------
+    K_OVH, L_RM, L_RED, T_DIV, T_HEAD, L_OUT : int
+        Timing constants (spec §3.3), as in :class:`~neurohdl.models.fusemax.Timing`.
+
+    Ports
+    -----
+    cfg : In(stream)
+        ``M, P, Cs, SH`` of one job; ready only while no job runs. ``M = 0`` or ``P = 0``: nothing.
+    q : In(stream of C x int8)
+        Per query tile t, E beats: lane c = Q[tC + c, e].
+    k, v : In(stream of R x int8)
+        Per tile t and epoch j: E beats of K (lane r = K[jR + r, e]), F beats of V. Consumed
+        independently; ``k`` of epoch j + 1 is taken before ``v`` of epoch j when interleaving.
+    o : Out(stream of {data: C x signed(8 + OB), last})
+        Per tile F beats: lane c = AV[tC + c, f] (0 for padding queries); ``last`` on the job's last.
+    perf_busy, perf_mac, perf_stall_in, perf_stall_out : Out(48)
+        Counters of the last job (spec §3.3), cleared when ``cfg`` is taken.
+    running : Out(1)
+        From the ``cfg`` handshake to the last ``o`` handshake.
+    """
+
+    def __init__(self, params: FusemaxParams):
+        self.p = p = params.check()
+        t = Timing.of(p)
+        self.K_OVH, self.L_RM, self.L_RED, self.T_DIV = t.K_OVH, t.L_RM, t.L_RED, t.T_DIV
+        self.T_HEAD, self.L_OUT = t.T_HEAD, t.L_OUT
+        super().__init__(
+            {
+                "cfg": In(stream.Signature(cfg_layout(p))),
+                "q": In(stream.Signature(data.ArrayLayout(signed(8), p.C))),
+                "k": In(stream.Signature(data.ArrayLayout(signed(8), p.R))),
+                "v": In(stream.Signature(data.ArrayLayout(signed(8), p.R))),
+                "o": Out(stream.Signature(out_layout(p))),
+                "perf_busy": Out(48),
+                "perf_mac": Out(48),
+                "perf_stall_in": Out(48),
+                "perf_stall_out": Out(48),
+                "running": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        p = self.p
+        m = Module()
+        R, C, E, F, FB, PW, OB = p.R, p.C, p.E, p.F, p.FB, p.PW, p.OB
+        XW = p.XW
+        L = self.L_RED  # stages from a slot to its correction-row write (= L_RM)
+        NQ = 9 + OB  # quotient bits (|RNV| < 128 RD + 258)
+        W_SCORE = max(p.W_S, XW, PW + 1)
+        W_R = XW - FB + 1
+        fbits = max(1, ceil_log2(F))
+        ebits = max(1, ceil_log2(E))
+        x_min, x_max = -(1 << (XW - 1)), (1 << (XW - 1)) - 1
+
+        # -- job registers ----------------------------------------------------------------
+        cfgp = self.cfg.payload
+        M = Signal.like(cfgp.M, name="M")
+        P = Signal.like(cfgp.P, name="P")
+        Cs = Signal(16, name="Cs")
+        SH = Signal(6, name="SH")
+        running = Signal()
+        start = Signal()
+        m.d.comb += [self.cfg.ready.eq(~running), start.eq(self.cfg.valid & self.cfg.ready)]
+        m.d.comb += self.running.eq(running)
+
+        # -- epoch descriptors (front: QK/SC, back: EX/PV when interleaving) ----------------
+        desc = data.StructLayout(
+            {
+                "ex": 1,
+                "kb": range(p.M_MAX + R + 1),
+                "qb": range(p.P_MAX + C + 1),
+                "par": 1,
+                "bank": 1,
+            }
+        )
+        front = Signal(desc, name="front")
+        back = Signal(desc, name="back")
+        xd = back if p.interleave else front  # the epoch EX/PV work on
+
+        def first(d):
+            return d.kb == 0
+
+        def last(d):
+            return d.kb + R >= M
+
+        def tile_last(d):
+            return d.qb + C >= P
+
+        def advance(d) -> data.View:
+            nxt = Signal(desc, name=f"next_{d.as_value().name}")
+            m.d.comb += [nxt.eq(d), nxt.par.eq(~d.par)]
+            with m.If(last(d)):
+                m.d.comb += [
+                    nxt.kb.eq(0),
+                    nxt.qb.eq(d.qb + C),
+                    nxt.bank.eq(~d.bank),
+                    nxt.ex.eq(~tile_last(d)),
+                ]
+            with m.Else():
+                m.d.comb += nxt.kb.eq(d.kb + R)
+            return nxt
+
+        front_next = advance(front)
+
+        # -- slot control -------------------------------------------------------------------
+        idx = Signal(max(ebits, fbits), name="idx")
+        rdy = Signal(2, name="rdy")  # running max of the epoch with this parity is in the PEs
+        full = Signal(2, name="full")  # correction bank holds a finished tile not yet divided
+        pend = Signal()  # serial: the last epoch's RNV writes are still in flight
+        adv = Signal()
+        is_qk, is_sc, is_ex1, is_ex2, is_pv = (
+            Signal(name=n) for n in ("is_qk", "is_sc", "is_ex1", "is_ex2", "is_pv")
+        )
+        need_q = Signal()
+        stall_in = Signal()
+        wait = Signal()
+        m.d.comb += [
+            need_q.eq(is_qk & first(front)),
+            stall_in.eq((is_qk & ~self.k.valid) | (need_q & ~self.q.valid) | (is_pv & ~self.v.valid)),
+            adv.eq(~stall_in & ~wait),
+            self.k.ready.eq(is_qk & adv),
+            self.q.ready.eq(need_q & adv),
+            self.v.ready.eq(is_pv & adv),
+        ]
+        ex_wait = ~rdy.bit_select(xd.par, 1)
+        if p.interleave:
+            m.d.comb += wait.eq(is_ex1 & (ex_wait | (first(xd) & full.bit_select(xd.bank, 1))))
+        else:
+            m.d.comb += wait.eq(
+                (is_ex1 & ex_wait) | (is_qk & (idx == 0) & (pend | (first(front) & full.any())))
+            )
+
+        def step_end():
+            if p.interleave:
+                m.d.sync += [back.eq(front), front.eq(front_next)]
+                with m.If(front_next.ex):
+                    m.next = "QK"
+                with m.Elif(front.ex):
+                    m.next = "EX1"
+                with m.Else():
+                    m.next = "IDLE"
+            else:
+                m.d.sync += front.eq(front_next)
+                with m.If(front_next.ex):
+                    m.next = "QK"
+                with m.Else():
+                    m.next = "IDLE"
+
+        with m.FSM(name="slot"):
+            with m.State("IDLE"):
+                with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
+                    m.d.sync += [front.eq(0), front.ex.eq(1), back.eq(0), idx.eq(0)]
+                    m.next = "QK"
+            with m.State("QK"):
+                m.d.comb += is_qk.eq(1)
+                with m.If(adv):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(idx == E - 1):
+                        m.d.sync += idx.eq(0)
+                        m.next = "SC"
+            with m.State("SC"):
+                m.d.comb += is_sc.eq(1)
+                if p.interleave:
+                    with m.If(back.ex):
+                        m.next = "EX1"
+                    with m.Else():
+                        step_end()
+                else:
+                    m.next = "EX1"
+            with m.State("EX1"):
+                m.d.comb += is_ex1.eq(1)
+                with m.If(adv):
+                    m.next = "EX2"
+            with m.State("EX2"):
+                m.d.comb += is_ex2.eq(1)
+                m.next = "PV"
+            with m.State("PV"):
+                m.d.comb += is_pv.eq(1)
+                with m.If(adv):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(idx == F - 1):
+                        m.d.sync += idx.eq(0)
+                        step_end()
+
+        # -- slot tags: what a slot left in the pipeline behind it ---------------------------
+        tag_layout = data.StructLayout(
+            {"sc": 1, "pv": 1, "par": 1, "bank": 1, "first": 1, "flast": 1, "tdone": 1, "f": fbits, "mask": R}
+        )
+        tags = [Signal(tag_layout, name=f"tag{i}") for i in range(L + 1)]
+        rowmask = Cat(front.kb + r < M for r in range(R))
+        xd_first = first(xd)
+        m.d.comb += [
+            tags[0].sc.eq(is_sc & adv),
+            tags[0].pv.eq(is_pv & adv),
+            tags[0].par.eq(Mux(is_sc, front.par, xd.par)),
+            tags[0].bank.eq(Mux(is_sc, front.bank, xd.bank)),
+            tags[0].first.eq(Mux(is_sc, first(front), xd_first)),
+            tags[0].flast.eq(idx == F - 1),
+            tags[0].tdone.eq((idx == F - 1) & last(xd)),
+            tags[0].f.eq(idx),
+            tags[0].mask.eq(rowmask),
+        ]
+        for i in range(1, L + 1):
+            m.d.sync += tags[i].eq(tags[i - 1])
+
+        # -- Q buffer: written by each tile's first epoch, read one slot ahead later --------
+        m.submodules.qbuf = qbuf = memory.Memory(shape=unsigned(8 * C), depth=E, init=[])
+        qw = qbuf.write_port()
+        qr = qbuf.read_port(transparent_for=(qw,))
+        m.d.comb += [
+            qw.addr.eq(idx),
+            qw.data.eq(self.q.payload.as_value()),
+            qw.en.eq(need_q & adv),
+            qr.en.eq(adv),
+            qr.addr.eq(Mux(is_qk & (idx != E - 1), idx + 1, 0)),
+        ]
+        q_lane = [
+            Mux(first(front), self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed()) for c in range(C)
+        ]
+
+        # -- the PE array ---------------------------------------------------------------------
+        r_ep = [[Signal(signed(W_R), name=f"r_ep{b}_{c}") for c in range(C)] for b in range(2)]
+        d_ep = [[Signal(range(D_MAX + 1), name=f"d_ep{b}_{c}") for c in range(C)] for b in range(2)]
+        score = [
+            [[Signal(signed(W_SCORE), name=f"s{b}_{r}_{c}") for c in range(C)] for r in range(R)]
+            for b in range(2)
+        ]
+        prod = [[Signal(signed(PW + 9), name=f"pv_{r}_{c}") for c in range(C)] for r in range(R)]
+        table = [int(x) for x in exp2_table(FB, PW, p.exp2)]
+        sbits = ceil_log2(PW + 1)
+
+        for r in range(R):
+            for c in range(C):
+                fs = [score[0][r][c], score[1][r][c]]
+                s_front = _pick(fs, front.par)
+                s_back = _pick(fs, xd.par)
+                # QK: one signed 8x8 MAC per slot
+                acc = Mux(idx == 0, 0, s_front) + q_lane[c] * self.k.payload[r]
+                # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits
+                scaled = (s_front * Cs) >> SH
+                x = Mux(scaled < x_min, x_min, Mux(scaled > x_max, x_max, scaled))
+                # EX1: y = x - (r << FB) <= 0; ROM address f, shift s
+                y = s_back - (Mux(xd.par, r_ep[1][c], r_ep[0][c]) << FB)
+                s_val = -(y >> FB)
+                rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=table)
+                m.submodules[f"exp2_{r}_{c}"] = rom
+                rp = rom.read_port()
+                m.d.comb += rp.addr.eq(y[:FB])
+                s_reg = Signal(sbits, name=f"sh_{r}_{c}")
+                zero = Signal(name=f"z_{r}_{c}")
+                # EX2: p = (T[f] + 2^s / 2) >> s, or 0 (underflow or masked key)
+                half = (Const(1, PW + 1) << s_reg) >> 1
+                p_val = Mux(zero, 0, (rp.data + half) >> s_reg)
+                with m.If(adv):
+                    with m.If(is_qk):
+                        m.d.sync += _put(fs, front.par, acc)
+                    with m.If(is_sc):
+                        m.d.sync += _put(fs, front.par, x)
+                    with m.If(is_ex1):
+                        m.d.sync += [
+                            s_reg.eq(Mux(s_val >= PW, PW, s_val)),
+                            zero.eq((s_val >= PW) | ~(xd.kb + r < M)),
+                        ]
+                    with m.If(is_ex2):
+                        m.d.sync += _put(fs, xd.par, p_val)
+                # PV: p (unsigned, <= 2^(PW-1)) times v, registered: pipeline stage 1
+                m.d.sync += prod[r][c].eq(s_back[:PW] * self.v.payload[r])
+
+        # -- column trees (stage 1 .. L) and the correction row (stage L) -----------------
+        t1, tL = tags[1], tags[L]
+        fz = Signal(name="f_zero")
+        m.d.comb += fz.eq(tL.f == 0)
+        with m.If(tL.sc):
+            m.d.sync += rdy.bit_select(tL.par, 1).eq(1)
+        with m.If(is_ex1 & adv):
+            m.d.sync += rdy.bit_select(xd.par, 1).eq(0)
+
+        r_bank = [[Signal(signed(W_R), name=f"r_bank{b}_{c}") for c in range(C)] for b in range(2)]
+        RD = [[Signal(p.W_RD, name=f"RD{b}_{c}") for c in range(C)] for b in range(2)]
+        rnv_rd = []  # per column: the divider's read port
+        for c in range(C):
+            col_x = [
+                Mux(t1.mask[r], _pick([score[0][r][c], score[1][r][c]], t1.par), x_min) for r in range(R)
+            ]
+            col_p = [_pick([score[0][r][c], score[1][r][c]], t1.par)[:PW] for r in range(R)]
+            lm = _tree(m, col_x, lambda a, b: Mux(a > b, a, b), f"max{c}")
+            sld = _tree(m, col_p, lambda a, b: a + b, f"sld{c}")
+            slnv = _tree(m, [prod[r][c] for r in range(R)], lambda a, b: a + b, f"slnv{c}")
+            # running max: integer ceil(lm / 2^FB)
+            l_val = (lm + ((1 << FB) - 1)) >> FB
+            rb = Mux(tL.bank, r_bank[1][c], r_bank[0][c])
+            r_new = Mux(tL.first | (l_val > rb), l_val, rb)
+            diff = r_new - rb
+            d_new = Mux(tL.first, 0, Mux(diff > D_MAX, D_MAX, diff))
+            with m.If(tL.sc):
+                m.d.sync += [
+                    *_put([r_bank[0][c], r_bank[1][c]], tL.bank, r_new),
+                    *_put([r_ep[0][c], r_ep[1][c]], tL.par, r_new),
+                    *_put([d_ep[0][c], d_ep[1][c]], tL.par, d_new),
+                ]
+            d_cur = Mux(tL.par, d_ep[1][c], d_ep[0][c])
+            # denominator RD (once per epoch) and numerators RNV[f] (read-modify-write)
+            rd_cur = Mux(tL.bank, RD[1][c], RD[0][c])
+            with m.If(tL.pv & fz):
+                m.d.sync += _put([RD[0][c], RD[1][c]], tL.bank, Mux(tL.first, sld, (rd_cur >> d_cur) + sld))
+            mem = memory.Memory(shape=signed(p.W_RNV), depth=2 << fbits, init=[])
+            m.submodules[f"rnv_{c}"] = mem
+            wp = mem.write_port()
+            ra = mem.read_port(transparent_for=(wp,))
+            rb_port = mem.read_port(transparent_for=(wp,))
+            tprev = tags[L - 1]
+            m.d.comb += [
+                ra.addr.eq(Cat(tprev.f, tprev.bank)),
+                wp.addr.eq(Cat(tL.f, tL.bank)),
+                wp.data.eq(Mux(tL.first, slnv, (ra.data >> d_cur) + slnv)),
+                wp.en.eq(tL.pv),
+            ]
+            rnv_rd.append(rb_port)
+
+        with m.If(tL.pv & tL.tdone):
+            m.d.sync += full.bit_select(tL.bank, 1).eq(1)
+        if not p.interleave:
+            with m.If(is_pv & adv & (idx == F - 1)):
+                m.d.sync += pend.eq(1)
+            with m.If(tL.pv & tL.flast):
+                m.d.sync += pend.eq(0)
+
+        # -- divider and output register ---------------------------------------------------------
+        # Restoring division of |RNV| 2^OB + RD/2 by RD, all columns in lock-step, one f at a time.
+        dbank = Signal()
+        dqb = Signal(range(p.P_MAX + C + 1))
+        df = Signal(fbits)
+        dcount = Signal(range(NQ + 1))
+        o = self.o
+        cols = []
+        for c in range(C):
+            rd = rnv_rd[c]
+            cols.append(
+                {
+                    "rd": rd,
+                    "divisor": Signal(p.W_RD, name=f"div{c}"),
+                    "rem": Signal(p.W_RNV + OB + 1, name=f"rem{c}"),
+                    "dsh": Signal(p.W_RD + NQ, name=f"dsh{c}"),
+                    "quo": Signal(NQ, name=f"quo{c}"),
+                    "neg": Signal(name=f"neg{c}"),
+                }
+            )
+            m.d.comb += rd.addr.eq(Cat(df, dbank))
+        with m.If(o.valid & o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.FSM(name="div"):
+            with m.State("IDLE"):
+                with m.If(running & full.bit_select(dbank, 1)):
+                    for c, col in enumerate(cols):
+                        m.d.sync += col["divisor"].eq(_pick([RD[0][c], RD[1][c]], dbank))
+                    m.d.sync += df.eq(0)
+                    m.next = "LOAD"
+            with m.State("LOAD"):  # the RNV read is in flight
+                m.next = "START"
+            with m.State("START"):
+                for col in cols:
+                    n_val = col["rd"].data << OB
+                    m.d.sync += [
+                        col["neg"].eq(n_val < 0),
+                        col["rem"].eq(Mux(n_val < 0, -n_val, n_val) + (col["divisor"] >> 1)),
+                        col["dsh"].eq(col["divisor"] << (NQ - 1)),
+                        col["quo"].eq(0),
+                    ]
+                m.d.sync += dcount.eq(0)
+                m.next = "ITER"
+            with m.State("ITER"):
+                for col in cols:
+                    take = col["rem"] >= col["dsh"]
+                    m.d.sync += [
+                        col["rem"].eq(Mux(take, col["rem"] - col["dsh"], col["rem"])),
+                        col["quo"].eq(Cat(take, col["quo"][:-1]) if NQ > 1 else take),
+                        col["dsh"].eq(col["dsh"] >> 1),
+                    ]
+                m.d.sync += dcount.eq(dcount + 1)
+                with m.If(dcount == NQ - 1):
+                    m.next = "DONE"
+            with m.State("DONE"):
+                with m.If(~o.valid | o.ready):
+                    is_last_f = df == F - 1
+                    for c, col in enumerate(cols):
+                        res = Mux(col["neg"], -col["quo"], col["quo"])
+                        hi, lo = 127 << OB, -128 << OB
+                        val = Mux(res > hi, hi, Mux(res < lo, lo, res))
+                        m.d.sync += o.payload.data[c].eq(Mux(dqb + c < P, val, 0))
+                    m.d.sync += [o.valid.eq(1), o.payload.last.eq(is_last_f & (dqb + C >= P)), df.eq(df + 1)]
+                    with m.If(is_last_f):
+                        m.d.sync += [full.bit_select(dbank, 1).eq(0), dbank.eq(~dbank), dqb.eq(dqb + C)]
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "LOAD"
+
+        # -- job start, end and counters --------------------------------------------------------
+        with m.If(running):
+            m.d.sync += self.perf_busy.eq(self.perf_busy + 1)
+            with m.If(adv & (is_qk | is_pv)):
+                m.d.sync += self.perf_mac.eq(self.perf_mac + 1)
+            with m.If(stall_in):
+                m.d.sync += self.perf_stall_in.eq(self.perf_stall_in + 1)
+            with m.If(o.valid & ~o.ready):
+                m.d.sync += self.perf_stall_out.eq(self.perf_stall_out + 1)
+            with m.If(o.valid & o.ready & o.payload.last):
+                m.d.sync += running.eq(0)
+        with m.If(start):
+            m.d.sync += [
+                M.eq(cfgp.M),
+                P.eq(cfgp.P),
+                Cs.eq(cfgp.Cs),
+                SH.eq(cfgp.SH),
+                running.eq((cfgp.M != 0) & (cfgp.P != 0)),
+                rdy.eq(0),
+                full.eq(0),
+                pend.eq(0),
+                dbank.eq(0),
+                dqb.eq(0),
+                self.perf_busy.eq(0),
+                self.perf_mac.eq(0),
+                self.perf_stall_in.eq(0),
+                self.perf_stall_out.eq(0),
+            ]
+        return m
