@@ -128,7 +128,7 @@ def register(block: Block) -> Block:
 def _load() -> None:
     # Always import every block module: importing one directly (a test, a tool) registers only that
     # one, so an empty registry is no sign that the others are loaded.
-    from .blocks import lif, ramp_adc, sfq  # noqa: F401  (they register themselves)
+    from .blocks import fusemax, lif, ramp_adc, sfq  # noqa: F401  (they register themselves)
 
 
 def names() -> list[str]:

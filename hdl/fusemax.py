@@ -159,16 +159,19 @@ class FusemaxArray(wiring.Component):
 
         def advance(d) -> data.View:
             nxt = Signal(desc, name=f"next_{d.as_value().name}")
-            m.d.comb += [nxt.eq(d), nxt.par.eq(~d.par)]
+            # Every field in one If/Else: a lone statement becomes its own ``always @*`` that
+            # Icarus never runs at time 0 (the X then circulates through front.par for good).
+            m.d.comb += nxt.eq(d)
             with m.If(last(d)):
                 m.d.comb += [
                     nxt.kb.eq(0),
                     nxt.qb.eq(d.qb + C),
                     nxt.bank.eq(~d.bank),
                     nxt.ex.eq(~tile_last(d)),
+                    nxt.par.eq(~d.par),
                 ]
             with m.Else():
-                m.d.comb += nxt.kb.eq(d.kb + R)
+                m.d.comb += [nxt.kb.eq(d.kb + R), nxt.par.eq(~d.par)]
             return nxt
 
         front_next = advance(front)

@@ -1,0 +1,169 @@
+"""Registry entry of the ``fusemax`` block: a FuseMax-style attention array, its integer golden model
+and its cycle model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from types import SimpleNamespace
+
+import numpy as np
+
+from ...models import fusemax as model
+from ..config import Param
+from ..errors import ConfigError
+from ..registry import Block, register
+
+BUILD_KEYS = tuple(f.name for f in fields(model.FusemaxParams))
+
+
+@dataclass(frozen=True)
+class FusemaxBuild:
+    """The block's model object: the array's build parameters and the stimulus parameters."""
+
+    fp: model.FusemaxParams
+    params: SimpleNamespace
+
+
+def split_jobs(stim: dict) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:
+    """``(Q, K, V, Cs, SH)`` per row of ``jobs``; Q, K, V are the concatenations of all jobs' rows."""
+    out, q0, k0 = [], 0, 0
+    for M, P, Cs, SH in stim["jobs"].tolist():
+        out.append((stim["Q"][q0 : q0 + P], stim["K"][k0 : k0 + M], stim["V"][k0 : k0 + M], Cs, SH))
+        q0, k0 = q0 + P, k0 + M
+    return out
+
+
+class FusemaxBlock(Block):
+    name = "fusemax"
+    summary = "FuseMax-style attention array: one-pass online softmax, shift corrections, deferred division"
+    testbench = "neurohdl.cosim.tb_fusemax"
+    vectors_meaning = "attention jobs (the first of size M x P, then random sizes and corner cases)"
+    params = (
+        Param("R", int, 8, "Array rows: keys per epoch (the golden model depends on it)", 1, 64),
+        Param("C", int, 8, "Array columns: queries per tile", 1, 64),
+        Param("E", int, 64, "Q/K embedding", 1, 256),
+        Param("F", int, 64, "V embedding", 1, 256),
+        Param("M_MAX", int, 4096, "Largest runtime key count M", 1, 65536),
+        Param("P_MAX", int, 4096, "Largest runtime query count P", 1, 65536),
+        Param("FB", int, 8, "Fraction bits of log2 scores (lut: 4..10; ipoly*: 8)", 4, 10),
+        Param("PW", int, 16, "Probability width, p <= 2^(PW-1) = 1.0 (lut: 8..18; ipoly*: 16)", 8, 18),
+        Param("OB", int, 0, "Output fraction bits", 0, 8),
+        Param("exp2", str, "lut", "2^frac generator (ROM contents)", choices=model.EXP2_METHODS),
+        Param("interleave", bool, True, "Epoch-interleaved schedule (False: serial)"),
+        Param("M", int, 40, "Stimulus: keys of the first job", 0, 65536),
+        Param("P", int, 12, "Stimulus: queries of the first job", 0, 65536),
+        Param("t", float, 2.0, "Stimulus: temperature of Q (Q = t N(0,1), K, V = N(0,1), int8)", 0.0, 100.0),
+    )
+    stimulus_keys = {
+        "jobs": (2, (4,), "int (n, 4) rows M, P, Cs, SH"),
+        "Q": (2, None, "int (sum P, E) int8 queries of all jobs"),
+        "K": (2, None, "int (sum M, E) int8 keys"),
+        "V": (2, None, "int (sum M, F) int8 values"),
+    }
+    dump_keys = {"o": "int (beats, C) output lanes", "last": "int (beats,) last flags"}
+
+    def check(self, params: dict) -> None:
+        self._fp(params).check()
+        for k, lim in (("M", "M_MAX"), ("P", "P_MAX")):
+            if params[k] > params[lim]:
+                raise ValueError(f"{k} = {params[k]} exceeds {lim} = {params[lim]}")
+
+    @staticmethod
+    def _fp(params: dict) -> model.FusemaxParams:
+        return model.FusemaxParams(**{k: params[k] for k in BUILD_KEYS})
+
+    def model(self, params: dict) -> FusemaxBuild:
+        return FusemaxBuild(self._fp(params).check(), SimpleNamespace(**params))
+
+    def rtl(self, build: FusemaxBuild, *, sim: bool):
+        from ...hdl.fusemax import FusemaxArray
+
+        return FusemaxArray(build.fp)
+
+    def stimulus(self, build: FusemaxBuild, rng: np.random.Generator, vectors: int) -> dict:
+        p, s = build.fp, build.params
+        jobs, Qs, Ks, Vs = [], [], [], []
+
+        def add(M: int, P: int, t: float, Cs: int | None = None, SH: int | None = None, v=None) -> None:
+            Q, sq = model.quantize(t * rng.standard_normal((P, p.E)))
+            K, sk = model.quantize(rng.standard_normal((M, p.E)))
+            V = model.quantize(rng.standard_normal((M, p.F)))[0] if v is None else np.full((M, p.F), v)
+            if Cs is None:
+                Cs, SH = model.choose_scale(sq, sk, 1 / np.sqrt(p.E), p.FB)
+            jobs.append((M, P, Cs, SH))
+            Qs.append(Q), Ks.append(K), Vs.append(V)
+
+        add(s.M, s.P, s.t)
+        corners = [
+            lambda: add(1, min(p.C + 1, p.P_MAX), 1.0),  # M = 1: AV = V row exactly
+            lambda: add(min(p.R - 1 or 1, p.M_MAX), 1, 3.0),  # M < R, P = 1
+            lambda: add(min(p.R + 1, p.M_MAX), max(1, min(p.C - 1, p.P_MAX)), 2.0, v=-128),
+            lambda: add(min(3 * p.R, p.M_MAX), min(p.C, p.P_MAX), 1.0, Cs=0, SH=0),  # uniform attention
+            lambda: add(min(2 * p.R + 1, p.M_MAX), min(2, p.P_MAX), 4.0, Cs=65535, SH=0),  # x saturates
+            lambda: add(0, min(3, p.P_MAX), 1.0),  # nothing consumed or emitted
+            lambda: add(min(5, p.M_MAX), 0, 1.0),
+        ]
+        for i in range(1, vectors):
+            if i <= len(corners):
+                corners[i - 1]()
+            else:
+                M = int(rng.integers(1, min(p.M_MAX, 4 * p.R + 3) + 1))
+                P = int(rng.integers(1, min(p.P_MAX, 2 * p.C + 1) + 1))
+                t = float(rng.choice([0.5, 1, 2, 3, 4, 6, 8, 12]))
+                if rng.random() < 0.3:
+                    add(M, P, t, int(rng.integers(0, 1 << 16)), int(rng.integers(0, 48)))
+                else:
+                    add(M, P, t)
+        return {
+            "jobs": np.asarray(jobs, dtype=np.int64).reshape(-1, 4),
+            "Q": np.concatenate(Qs).astype(np.int64).reshape(-1, p.E),
+            "K": np.concatenate(Ks).astype(np.int64).reshape(-1, p.E),
+            "V": np.concatenate(Vs).astype(np.int64).reshape(-1, p.F),
+        }
+
+    def expected(self, build: FusemaxBuild, stim: dict) -> dict:
+        p = build.fp
+        beats, lasts = [], []
+        for Q, K, V, Cs, SH in split_jobs(stim):
+            AV = model.attention_int(Q, K, V, Cs=Cs, SH=SH, R=p.R, FB=p.FB, PW=p.PW, OB=p.OB, exp2=p.exp2)
+            o = model.out_beats(AV, len(K), p)
+            beats.append(o)
+            lasts.append(np.arange(len(o)) == len(o) - 1)
+        return {
+            "o": np.concatenate(beats).reshape(-1, p.C),
+            "last": np.concatenate(lasts).astype(np.int64) if lasts else np.zeros(0, np.int64),
+        }
+
+    def check_stimulus(self, stim: dict, build: FusemaxBuild, source: str) -> None:
+        super().check_stimulus(stim, build, source)
+        p = build.fp
+        jobs = stim["jobs"]
+        M, P = jobs[:, 0], jobs[:, 1]
+        for r, (m_, p_, cs, sh) in enumerate(jobs.tolist()):
+            if not (0 <= m_ <= p.M_MAX and 0 <= p_ <= p.P_MAX):
+                raise ConfigError(
+                    f"{source}: job {r}: M = {m_}, P = {p_} must lie in 0..{p.M_MAX}, 0..{p.P_MAX}"
+                )
+            if not (0 <= cs < 1 << 16 and 0 <= sh <= 47):
+                raise ConfigError(f"{source}: job {r}: Cs = {cs} must lie in 0..65535 and SH = {sh} in 0..47")
+        if len(stim["Q"]) != P.sum() or len(stim["K"]) != M.sum() or len(stim["V"]) != M.sum():
+            raise ConfigError(
+                f"{source}: Q/K/V have {len(stim['Q'])}/{len(stim['K'])}/{len(stim['V'])} rows, "
+                f"the jobs need {P.sum()}/{M.sum()}/{M.sum()}"
+            )
+        try:
+            model.check_inputs(stim["Q"], stim["K"], stim["V"], p.E, p.F)
+        except ValueError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    def cycle_model(self, build: FusemaxBuild, stim: dict) -> int | None:
+        """First handshake to last ``o`` handshake without back-pressure: each job's ``cycles()``
+        plus its ``cfg`` cycle, up to the last job that emits anything."""
+        jobs = stim["jobs"].tolist()
+        emitting = [i for i, (M, P, _, _) in enumerate(jobs) if M and P]
+        if not emitting:
+            return None
+        return sum(model.cycles(M, P, build.fp) + 1 for M, P, _, _ in jobs[: emitting[-1] + 1])
+
+
+register(FusemaxBlock())
