@@ -32,11 +32,8 @@ class FusemaxTestbench(StreamTestbench):
         return beats
 
     def expected_beats(self):
-        return {
-            "o": [
-                (tuple(int(x) for x in row), int(last)) for row, last in zip(self.exp["o"], self.exp["last"], strict=True)
-            ]
-        }
+        pairs = zip(self.exp["o"], self.exp["last"], strict=True)
+        return {"o": [(tuple(int(x) for x in row), int(last)) for row, last in pairs]}
 
     def normalise(self, stream, beat):
         return (tuple(beat["data"]), beat["last"])

@@ -2,7 +2,8 @@
 head in one pass over the keys, with a correction row of C units and a restoring divider per column.
 
 Keys of the current epoch run along rows, queries of the current tile along columns. Each epoch is a
-sequence of slots: ``QK`` (E slots, one multiply-accumulate per PE), ``SC`` (scale to log2 units),
+sequence of slots on one multiplier per PE: ``QK`` (E slots, one multiply-accumulate each), ``SC1``/``SC2``
+(scale S Cs to log2 units in two passes),
 ``EX1``/``EX2`` (exp2 ROM read, rounding shift) and ``PV`` (F slots, one product per PE into the column
 add tree). The interleaved schedule runs ``QK(g) SC(g) EX(g-1) PV(g-1)`` so the max tree and the
 running-max update of epoch g hide behind epoch g+1's QK; the serial one runs each epoch to completion
@@ -182,8 +183,8 @@ class FusemaxArray(wiring.Component):
         full = Signal(2, name="full")  # correction bank holds a finished tile not yet divided
         pend = Signal()  # serial: the last epoch's RNV writes are still in flight
         adv = Signal()
-        is_qk, is_sc, is_ex1, is_ex2, is_pv = (
-            Signal(name=n) for n in ("is_qk", "is_sc", "is_ex1", "is_ex2", "is_pv")
+        is_qk, is_sc1, is_sc, is_ex1, is_ex2, is_pv = (
+            Signal(name=n) for n in ("is_qk", "is_sc1", "is_sc", "is_ex1", "is_ex2", "is_pv")
         )
         need_q = Signal()
         stall_in = Signal()
@@ -231,8 +232,11 @@ class FusemaxArray(wiring.Component):
                     m.d.sync += idx.eq(idx + 1)
                     with m.If(idx == E - 1):
                         m.d.sync += idx.eq(0)
-                        m.next = "SC"
-            with m.State("SC"):
+                        m.next = "SC1"
+            with m.State("SC1"):
+                m.d.comb += is_sc1.eq(1)
+                m.next = "SC2"
+            with m.State("SC2"):
                 m.d.comb += is_sc.eq(1)
                 if p.interleave:
                     with m.If(back.ex):
@@ -299,7 +303,10 @@ class FusemaxArray(wiring.Component):
             [[Signal(signed(W_SCORE), name=f"s{b}_{r}_{c}") for c in range(C)] for r in range(R)]
             for b in range(2)
         ]
-        prod = [[Signal(signed(PW + 9), name=f"pv_{r}_{c}") for c in range(C)] for r in range(R)]
+        # One multiplier per PE: QK (q x k), two scale passes (Cs x S >> 11, Cs x S & 2047), PV (p x v).
+        split = 11
+        a_w, b_w = max(17, PW + 1), max(8, split + 1, W_SCORE - split)
+        prod = [[Signal(signed(a_w + b_w), name=f"prod_{r}_{c}") for c in range(C)] for r in range(R)]
         table = [int(x) for x in exp2_table(FB, PW, p.exp2)]
         sbits = ceil_log2(PW + 1)
 
@@ -308,10 +315,23 @@ class FusemaxArray(wiring.Component):
                 fs = [score[0][r][c], score[1][r][c]]
                 s_front = _pick(fs, front.par)
                 s_back = _pick(fs, xd.par)
+                mul_a = Signal(signed(a_w), name=f"mul_a_{r}_{c}")
+                mul_b = Signal(signed(b_w), name=f"mul_b_{r}_{c}")
+                with m.If(is_qk):
+                    m.d.comb += [mul_a.eq(q_lane[c]), mul_b.eq(self.k.payload[r])]
+                with m.Elif(is_sc1):
+                    m.d.comb += [mul_a.eq(Cs), mul_b.eq(s_front >> split)]
+                with m.Elif(is_sc):
+                    m.d.comb += [mul_a.eq(Cs), mul_b.eq(s_front[:split])]
+                with m.Else():  # PV: p (unsigned, <= 2^(PW-1)) times v
+                    m.d.comb += [mul_a.eq(s_back[:PW]), mul_b.eq(self.v.payload[r])]
+                mul = mul_a * mul_b
+                # The product register is pipeline stage 1 (PV) and holds Cs x S_hi for SC2.
+                m.d.sync += prod[r][c].eq(mul)
                 # QK: one signed 8x8 MAC per slot
-                acc = Mux(idx == 0, 0, s_front) + q_lane[c] * self.k.payload[r]
-                # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits
-                scaled = (s_front * Cs) >> SH
+                acc = Mux(idx == 0, 0, s_front) + mul
+                # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes
+                scaled = ((prod[r][c] << split) + mul) >> SH
                 x = Mux(scaled < x_min, x_min, Mux(scaled > x_max, x_max, scaled))
                 # EX1: y = x - (r << FB) <= 0; ROM address f, shift s
                 y = s_back - (Mux(xd.par, r_ep[1][c], r_ep[0][c]) << FB)
@@ -337,8 +357,6 @@ class FusemaxArray(wiring.Component):
                         ]
                     with m.If(is_ex2):
                         m.d.sync += _put(fs, xd.par, p_val)
-                # PV: p (unsigned, <= 2^(PW-1)) times v, registered: pipeline stage 1
-                m.d.sync += prod[r][c].eq(s_back[:PW] * self.v.payload[r])
 
         # -- column trees (stage 1 .. L) and the correction row (stage L) -----------------
         t1, tL = tags[1], tags[L]
@@ -359,7 +377,8 @@ class FusemaxArray(wiring.Component):
             col_p = [_pick([score[0][r][c], score[1][r][c]], t1.par)[:PW] for r in range(R)]
             lm = _tree(m, col_x, lambda a, b: Mux(a > b, a, b), f"max{c}")
             sld = _tree(m, col_p, lambda a, b: a + b, f"sld{c}")
-            slnv = _tree(m, [prod[r][c] for r in range(R)], lambda a, b: a + b, f"slnv{c}")
+            pv = [prod[r][c][: PW + 9].as_signed() for r in range(R)]  # p v fits PW + 9 bits
+            slnv = _tree(m, pv, lambda a, b: a + b, f"slnv{c}")
             # running max: integer ceil(lm / 2^FB)
             l_val = (lm + ((1 << FB) - 1)) >> FB
             rb = Mux(tL.bank, r_bank[1][c], r_bank[0][c])

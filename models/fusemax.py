@@ -283,8 +283,9 @@ def cascade_1pass(Qd: np.ndarray, Kd: np.ndarray, Vd: np.ndarray, alpha: float, 
 class Timing:
     """Timing constants of the RTL (spec §3.3 names).
 
-    ``K_OVH``: non-MAC slots per epoch (one scale slot, two exp2 slots: ROM read, rounding shift).
-    ``L_RM``: registered stages from a scale slot to the new running max in the PEs (one score
+    ``K_OVH``: non-MAC slots per epoch (two scale passes on the PE's one multiplier, two exp2
+    slots: ROM read, rounding shift).
+    ``L_RM``: registered stages from the last scale slot to the new running max in the PEs (one score
     register stage + the max tree); an exp2 slot issues at the earliest ``L_RM + 1`` cycles after.
     ``L_RED``: stages from a PV slot to its RNV write (product register + add tree).
     ``T_DIV``: cycles per division (read, load, 9 + OB restoring steps, output).
@@ -300,7 +301,7 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=3, L_RM=1 + tree, L_RED=1 + tree, T_DIV=12 + p.OB)
+        return cls(K_OVH=4, L_RM=1 + tree, L_RED=1 + tree, T_DIV=12 + p.OB)
 
 
 def _check_runtime(M: int, P: int) -> None:
@@ -324,7 +325,7 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
         for _ in range(P1):
             for j in range(M1):
                 qk = max(now, pend, clear if j == 0 else 0)
-                last_pv = qk + p.E + t.L_RM + 1 + 2 + p.F - 1
+                last_pv = qk + p.E + 1 + t.L_RM + 1 + 2 + p.F - 1
                 now, pend = last_pv + 1, last_pv + t.L_RED + 1
             t0 = max(pend, div_idle)
             last = t0 + D + 1
@@ -335,9 +336,9 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
     bank_clear = [0, 0]
     sc_back = 0
     for g in range(G + 1):
-        sc_front = now + p.E
+        sc_front = now + p.E + 1  # the second scale slot
         if g < G:
-            now += p.E + 1
+            now += p.E + 2
         if g >= 1:
             tile, j = divmod(g - 1, M1)
             ex1 = max(now, sc_back + t.L_RM + 1)
@@ -353,10 +354,12 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
 
 
 def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
-    """Closed form of :func:`cycles` when the divider keeps up (``F T_DIV < M1 W``); else None.
+    """Closed form of :func:`cycles` when the divider keeps up (each tile's F divisions end before
+    the next tile's last PV slot; roughly ``F T_DIV < M1 W``); else None.
 
     Interleaved: ``P1 M1 W + 2 + L_RED + F T_DIV + max(0, L_RM - F - 2)`` with ``W = E + F + K_OVH``
-    (no bubbles while ``E + 1 >= L_RM``); serial: ``1 + P1 (M1 (E + F + L_RM + L_RED + 3) + F T_DIV + 1)``.
+    (no bubbles while ``E + 2 >= L_RM``); serial:
+    ``1 + P1 (M1 (E + F + K_OVH + L_RM + L_RED) + F T_DIV + 1)``.
     """
     if M == 0 or P == 0:
         return 0
@@ -364,13 +367,14 @@ def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
     M1, P1 = -(-M // p.R), -(-P // p.C)
     D = p.F * t.T_DIV
     if not p.interleave:
-        return 1 + P1 * (M1 * (p.E + p.F + t.L_RM + t.L_RED + 3) + D + 1)
+        return 1 + P1 * (M1 * (p.E + p.F + t.K_OVH + t.L_RM + t.L_RED) + D + 1)
     W = p.E + p.F + t.K_OVH
     G = P1 * M1
-    if (P1 > 1 and D >= M1 * W) or (G > 1 and p.E + 1 < t.L_RM):
-        return None
     # The last epoch's exp2 waits for its running max: right after its own scale slot when G = 1.
     wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F - 2)
+    # The last tile has no next epoch's QK in its final step, so it ends W - F - 2 - wait sooner.
+    if (P1 > 1 and D + 1 > (M1 - 1) * W + p.F + 2 + wait) or (G > 1 and p.E + 2 < t.L_RM):
+        return None
     return G * W + 2 + t.L_RED + D + wait
 
 
@@ -440,3 +444,47 @@ def out_beats(AV: np.ndarray, M: int, p: FusemaxParams) -> np.ndarray:
     out = np.zeros((P1 * p.C, F), dtype=np.int64)
     out[:P] = AV
     return out.reshape(P1, p.C, F).transpose(0, 2, 1).reshape(-1, p.C)
+
+
+# -- accuracy regression (§5) -----------------------------------------------------------------------
+
+SEEDS = (1000, 1001, 1002, 1003)
+TEMPS = (0.5, 1, 2, 3, 4, 6, 8, 12)
+
+
+def accuracy_sweep(
+    M: int,
+    *,
+    R: int = 8,
+    FB: int = 8,
+    PW: int = 16,
+    OB: int = 8,
+    exp2: str = "lut",
+    seeds: tuple[int, ...] = SEEDS,
+    temps: tuple[float, ...] = TEMPS,
+    P: int = 32,
+    E: int = 64,
+) -> tuple[float, float, float]:
+    """Worst max |e| and worst RMS e in V-LSB over the spec's seed and temperature sweep, and the
+    fraction of outputs equal to the correctly rounded float result (meaningful at OB = 0).
+
+    ``Q = t N(0,1)`` (t is the temperature), ``K``, ``V`` standard normal, per-tensor int8,
+    alpha = 1/sqrt(E); the error is against float attention on the same int8 inputs."""
+    worst = rms = 0.0
+    exact = total = 0
+    for seed in seeds:
+        for t in temps:
+            rng = np.random.default_rng(seed)
+            Q, sq = quantize(t * rng.standard_normal((P, E)))
+            K, sk = quantize(rng.standard_normal((M, E)))
+            V, sv = quantize(rng.standard_normal((M, E)))
+            alpha = 1 / math.sqrt(E)
+            Cs, SH = choose_scale(sq, sk, alpha, FB)
+            AV = attention_int(Q, K, V, Cs=Cs, SH=SH, R=R, FB=FB, PW=PW, OB=OB, exp2=exp2)
+            ref = attention_float(Q * sq, K * sk, V * sv, alpha) / sv
+            e = AV / (1 << OB) - ref
+            worst = max(worst, float(np.abs(e).max()))
+            rms = max(rms, float(np.sqrt(np.mean(e**2))))
+            exact += int((AV == np.sign(ref * (1 << OB)) * np.floor(np.abs(ref * (1 << OB)) + 0.5)).sum())
+            total += AV.size
+    return worst, rms, exact / total
