@@ -341,8 +341,9 @@ class FusemaxArray(wiring.Component):
                 m.d.comb += rp.addr.eq(y[:FB])
                 s_reg = Signal(sbits, name=f"sh_{r}_{c}")
                 zero = Signal(name=f"z_{r}_{c}")
-                # EX2: p = (T[f] + 2^s / 2) >> s, or 0 (underflow or masked key)
-                half = (Const(1, PW + 1) << s_reg) >> 1
+                # EX2: p = (T[f] + 2^s / 2) >> s, or 0 (underflow or masked key); the rounding
+                # bit 2^(s-1) is a decoder, not a shifter (s < PW here)
+                half = Cat(*(s_reg == i + 1 for i in range(PW)))
                 p_val = Mux(zero, 0, (rp.data + half) >> s_reg)
                 with m.If(adv):
                     with m.If(is_qk):
