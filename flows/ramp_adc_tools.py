@@ -13,21 +13,13 @@ from ..models import ramp_adc as model
 from ..models import ramp_whatif as whatif
 from . import registry
 from .errors import EXIT_MISMATCH, EXIT_OK, NeurohdlError
+from .results import markdown_table, save_results
 
 OUT = Path("build/ramp_adc")
 
 
 def _save(name: str, result: dict, markdown: str) -> None:
-    from .emit import write_atomic
-
-    write_atomic(OUT / f"{name}.json", json.dumps(result, indent=1, default=str) + "\n")
-    write_atomic(OUT / f"{name}.md", markdown + "\n")
-
-
-def _md(rows: list[list], header: list[str]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    save_results(OUT, name, result, markdown)
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -71,7 +63,7 @@ def cmd_errors(args) -> int:
     except ValueError as e:
         raise NeurohdlError(str(e)) from None
     bound = "|e| <= 0.5" if args.rounding == "nearest" else "-1 < e <= 0"
-    md = _md(
+    md = markdown_table(
         [
             [
                 r["function"],
@@ -159,7 +151,7 @@ def cmd_perf(args) -> int:
              f"{r['cycles_per_conversion']:.2f}", f"{r['activations_per_cycle']:.3f}", r["latency"],
              r["overhead"], r["limit_steps"], f"{r['cycles']} / {r['model_cycles']}", r["passed"]]
         )  # fmt: skip
-    md = _md(
+    md = markdown_table(
         rows,
         ["preset", "arch", "C", "K_run", "interval", "cycles/conv", "act./cycle", "latency", "overhead",
          "limit 2^N", "cycles RTL / model", "bit-exact"],
@@ -222,7 +214,7 @@ def cmd_compare(args) -> int:
                 nl["vs_per_column_lut"] = {"logic_cells": cells, "lut4_carry": logic, "fmax": fmax}
                 row = next(r for r in rows if r[:3] == [target, C, "NL-ADC"])
                 row[-1] = f"cells {cells:.2f}x, LUT4+carry {logic:.2f}x, Fmax {fmax:.2f}x"
-    md = _md(
+    md = markdown_table(
         rows,
         [
             "target",
@@ -288,7 +280,7 @@ def cmd_whatif(args) -> int:
     def fmt(x, pct=False):
         return "" if x is None else (f"{100 * x:.1f} %" if pct else f"{x:.3f}")
 
-    md = _md(
+    md = markdown_table(
         [
             [
                 r["condition"],

@@ -10,13 +10,9 @@ import numpy as np
 
 from ..models import sfq_xor as xor
 from .errors import EXIT_MISMATCH, EXIT_OK, NeurohdlError
+from .results import markdown_table, save_results
 
 OUT = Path("build/sfq")
-
-
-def _md(rows: list[list], header: list[str]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
 def run_xor(pulses: int, sweep_pulses: int, progress=lambda s: None) -> dict:
@@ -86,12 +82,12 @@ def cmd_xor(args) -> int:
     r = run_xor(args.pulses, args.sweep_pulses, progress)
     rows = [[f"{a}{b}", a ^ b, f"{r['rates'][f'{a}{b}']:.3f}", r["classified"][f"{a}{b}"],
              f"{r['deterministic_rates'][f'{a}{b}']:.3f}"] for a, b in xor.PAIRS]  # fmt: skip
-    md = _md(rows, ["a b", "XOR", "rate (p = 0xDEA4)", "read as", "rate (p = 65535)"])
+    md = markdown_table(rows, ["a b", "XOR", "rate (p = 0xDEA4)", "read as", "rate (p = 65535)"])
     md += f"\n\nmargin {r['margin']:.3f} at nominal bias "
     md += f"(deterministic synapses {r['deterministic_margin']:.3f}); "
     md += "B late by 1/2/3 slots: " + " / ".join(f"{v:.3f}" for v in r["offset_margins"].values())
     md += f"; 16 random synapse seed sets: margin >= {r['seed_set_margin_min']:.3f}"
-    md += "\n\n" + _md(
+    md += "\n\n" + markdown_table(
         [
             [s["g"], s["p_syn"], s["th_hid"], s["theta_out"], f"{s['margin_min_over_offsets']:.3f}"]
             for s in r["bias_scale"]
@@ -104,12 +100,10 @@ def cmd_xor(args) -> int:
         if w
         else "\n\nno contiguous window"
     )
-    md += "\n\n" + _md(
+    md += "\n\n" + markdown_table(
         [[x["period"], f"{x['margin']:.3f}"] for x in r["input_period"]], ["input period (slots)", "margin"]
     )
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "xor.json").write_text(json.dumps(r, indent=1, default=str) + "\n")
-    (OUT / "xor.md").write_text(md + "\n")
+    save_results(OUT, "xor", r, md)
     print(json.dumps(r, indent=1, default=str) if args.json else md + f"\nsaved {OUT / 'xor.json'}")
     return EXIT_OK if r["correct"] and r["margin"] > 0 else EXIT_MISMATCH
 
@@ -156,7 +150,7 @@ def cmd_bench(args) -> int:
     gate = r["gate_golden"]
     ok = all(x["golden_events_per_s"] >= gate[x["pulses"]] for x in r["rows"])
     ok &= all(x["timed_events_per_s"] >= x["pylse_events_per_s"][1] for x in r["rows"])
-    md = _md(
+    md = markdown_table(
         [[x["pulses"], x["pair"], x["pulse_events"], f"{x['golden_events_per_s'] / 1e3:.0f} k",
           f"{x['step_events_per_s'] / 1e3:.0f} k", f"{x['timed_events_per_s'] / 1e3:.0f} k",
           f"{x['pylse_events_per_s'][0] // 1000}-{x['pylse_events_per_s'][1] // 1000} k",
@@ -165,9 +159,7 @@ def cmd_bench(args) -> int:
         ["pulses/input", "a b", "pulse events", "golden (event engine)", "golden (step engine)", "timed",
          "PyLSE (spec)", "golden / PyLSE best", "gate"],
     )  # fmt: skip
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "bench.json").write_text(json.dumps(r, indent=1, default=str) + "\n")
-    (OUT / "bench.md").write_text(md + "\n")
+    save_results(OUT, "bench", r, md)
     print(json.dumps(r, indent=1, default=str) if args.json else md + f"\nsaved {OUT / 'bench.json'}")
     return EXIT_OK if ok else EXIT_MISMATCH
 

@@ -4,10 +4,11 @@ head in one pass over the keys, with a correction row of C units and a restoring
 Keys of the current epoch run along rows, queries of the current tile along columns. Each epoch is a
 sequence of slots on one multiplier per PE: ``QK`` (E slots, one multiply-accumulate each),
 ``SC1``/``SC2`` (scale S Cs to log2 units in two passes), ``EX1``/``EX2`` (exp2 ROM read, rounding
-shift) and ``PV`` (F slots, one product per PE into the column add tree). The interleaved schedule runs ``QK(g) SC(g) EX(g-1) PV(g-1)`` so the max tree and the
-running-max update of epoch g hide behind epoch g+1's QK; the serial one runs each epoch to completion
-and waits for each tile's division. Numerics are identical (the golden model is
-:func:`neurohdl.models.fusemax.attention_int`); cycle counts follow :func:`~neurohdl.models.fusemax.cycles`.
+shift) and ``PV`` (F slots, one product per PE into the column add tree). The interleaved schedule
+runs ``QK(g) SC(g) EX(g-1) PV(g-1)`` so the max tree and the running-max update of epoch g hide
+behind epoch g+1's QK; the serial one runs each epoch to completion and waits for each tile's
+division. Numerics are identical (the golden model is :func:`neurohdl.models.fusemax.attention_int`);
+cycle counts follow :func:`~neurohdl.models.fusemax.cycles`.
 
 Only slot issue stalls: a slot issues when its input beats are valid and its internal conditions hold
 (running max ready, correction bank free), otherwise the array freezes. Everything behind the slot
@@ -17,7 +18,7 @@ output register run on their own, so ``o`` back-pressure never stops accumulatio
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -57,5 +57,6 @@ def test_random_builds(build_root, seed):
         f"P={rng.integers(1, 40)}",
     ]
     cfg = registry.resolve("fusemax", sets=sets)
-    res = run_cosim(cfg, sim="verilator" if seed % 2 else "icarus", seed=seed, vectors=8, build_root=build_root)
+    sim = "verilator" if seed % 2 else "icarus"
+    res = run_cosim(cfg, sim=sim, seed=seed, vectors=8, build_root=build_root)
     assert res.passed, f"{sets}: {res.mismatches[:1]}; log {res.log}"

@@ -156,6 +156,19 @@ class FusemaxBlock(Block):
         except ValueError as e:
             raise ConfigError(f"{source}: {e}") from None
 
+    def add_commands(self, sub) -> None:
+        from ..fusemax_tools import add_commands
+
+        add_commands(sub)
+
+    def app(self, *, out_dir, sim: str, steps: list[int], limit: int | None, progress) -> dict:
+        """The digits soft nearest-neighbour head (spec §5) at M = 64 .. 1437, RTL against the model."""
+        from .. import fusemax_tools
+
+        result = fusemax_tools.run_digits(sim=sim, limit=limit, out_dir=out_dir, progress=progress)
+        result["markdown"] = fusemax_tools.digits_table(result)
+        return result
+
     def cycle_model(self, build: FusemaxBuild, stim: dict) -> int | None:
         """First handshake to last ``o`` handshake without back-pressure: each job's ``cycles()``
         plus its ``cfg`` cycle, up to the last job that emits anything."""

@@ -1,0 +1,284 @@
+"""Block commands of ``fusemax`` (``neurohdl fusemax <command>``): error against float attention,
+cycles and utilisation (model, RTL and FuseMax's own model side by side), and the digits application."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..models import fusemax as fm
+from . import registry
+from .errors import EXIT_MISMATCH, EXIT_OK
+from .results import markdown_table, save_results
+
+OUT = Path("build/fusemax")
+
+# spec §5 accuracy regression: (label, M, exp2, PW, must max, must rms)
+ERROR_ROWS = (
+    ("FB 8, PW 16, lut", 256, "lut", 16, 0.10, 0.015),
+    ("FB 8, PW 16, ipoly3", 256, "ipoly3", 16, 0.10, 0.015),
+    ("FB 8, PW 16, lut", 1024, "lut", 16, 0.35, 0.04),
+    ("FB 8, PW 16, ipoly3", 1024, "ipoly3", 16, 0.35, 0.04),
+    ("FB 8, PW 16, lut", 4096, "lut", 16, 1.0, 0.08),
+    ("FB 8, PW 16, lut", 16384, "lut", 16, 1.2, 0.10),
+    ("FB 8, PW 16, ipoly2", 1024, "ipoly2", 16, 0.35, 0.045),
+    ("FB 8, PW 17, lut", 1024, "lut", 17, 0.20, 0.02),
+    ("FB 8, PW 17, lut", 4096, "lut", 17, 0.6, 0.05),
+)
+
+
+def error_table(max_m: int = 16384) -> list[dict]:
+    rows = []
+    for label, M, method, PW, lim_max, lim_rms in ERROR_ROWS:
+        if M > max_m:
+            continue
+        worst, rms, _ = fm.accuracy_sweep(M, exp2=method, PW=PW)
+        rows.append(
+            {"config": label, "M": M, "max_lsb": worst, "rms_lsb": rms, "must_max": lim_max,
+             "must_rms": lim_rms, "ok": worst <= lim_max and rms <= lim_rms}
+        )  # fmt: skip
+    for M in (256, 1024):
+        exact = fm.accuracy_sweep(M, OB=0)[2]
+        rows.append(
+            {"config": "OB 0, lut: correctly rounded", "M": M, "exact_fraction": exact, "must_min": 0.975,
+             "ok": exact >= 0.975}
+        )  # fmt: skip
+    return rows
+
+
+def cmd_errors(args) -> int:
+    rows = error_table(args.max_m)
+    md = markdown_table(
+        [
+            [r["config"], r["M"], f"{r['max_lsb']:.3f} / {r['rms_lsb']:.4f}",
+             f"<= {r['must_max']} / {r['must_rms']}", "yes" if r["ok"] else "NO"]
+            if "max_lsb" in r
+            else [r["config"], r["M"], f"{100 * r['exact_fraction']:.2f} % equal",
+                  f">= {100 * r['must_min']:.1f} %", "yes" if r["ok"] else "NO"]
+            for r in rows
+        ],
+        ["config (R 8, OB 8)", "M", "worst max / rms (V-LSB)", "spec limit", "within"],
+    )  # fmt: skip
+    note = (
+        "\nseeds 1000-1003 x temperatures 0.5..12 (Q = t N(0,1); K, V = N(0,1)), 32 queries, E = F = 64,"
+        " per-tensor int8, alpha = 1/sqrt(E); error of the golden model (= the RTL) against float64"
+        " attention on the same int8 inputs"
+    )
+    path = save_results(OUT, "errors", {"rows": rows}, md + "\n" + note)
+    print(json.dumps(rows, indent=1) if args.json else md + note + f"\nsaved {path}")
+    return EXIT_OK if all(r["ok"] for r in rows) else EXIT_MISMATCH
+
+
+# -- cycles and utilisation ---------------------------------------------------------------------
+
+FORMULA_CONFIGS = ((2, 4, 64, 64), (4, 4, 64, 64), (8, 8, 64, 64), (8, 8, 128, 128))
+LENGTHS = (1024, 4096, 16384, 65536, 262144, 1048576)
+
+
+def formula_rows() -> list[dict]:
+    """Model cycles (closed form) of both schedules beside FuseMax's own model at the same R, C."""
+    rows = []
+    for R, C, E, F in FORMULA_CONFIGS:
+        for n in LENGTHS:
+            p = fm.FusemaxParams(R=R, C=C, E=E, F=F, M_MAX=65536, P_MAX=65536)
+            s = fm.FusemaxParams(R=R, C=C, E=E, F=F, M_MAX=65536, P_MAX=65536, interleave=False)
+            ideal = fm.t_ideal(n, n, p)
+            ti, ts, tfm = fm.cycles_formula(n, n, p), fm.cycles_formula(n, n, s), fm.fusemax_cycles(n, n, p)
+            M1, P1 = -(-n // R), -(-n // C)
+            rows.append(
+                {"R": R, "C": C, "E": E, "F": F, "M": n, "P": n, "t_ideal": ideal, "interleaved": ti,
+                 "serial": ts, "fusemax_model": tfm, "u_interleaved": ideal / ti, "u_serial": ideal / ts,
+                 "u_fusemax": ideal / tfm, "u2d_fusemax": P1 * M1 * (E + F + 9) / tfm}
+            )  # fmt: skip
+    return rows
+
+
+def measure(preset: str, sim: str, sets: list[str], backpressure: bool, seed: int = 1) -> dict:
+    """One job of the preset's M x P in RTL: counters against the cycle model."""
+    from ..cosim.runner import run_cosim
+
+    cfg = registry.resolve("fusemax", preset=preset, sets=list(sets))
+    build = registry.get("fusemax").model(cfg.params)
+    p, M, P = build.fp, cfg.params["M"], cfg.params["P"]
+    res = run_cosim(cfg, sim=sim, seed=seed, vectors=1, backpressure=backpressure, build_root="build/cosim")
+    f = {k: v["value"] for k, v in res.final.items() if k.startswith("perf")}
+    ideal = fm.t_ideal(M, P, p)
+    return {
+        "preset": preset,
+        "sets": list(sets),
+        "R": p.R,
+        "C": p.C,
+        "E": p.E,
+        "F": p.F,
+        "M": M,
+        "P": P,
+        "interleave": p.interleave,
+        "sim": sim,
+        "backpressure": backpressure,
+        "passed": res.passed,
+        **f,
+        "model_cycles": fm.cycles(M, P, p),
+        "t_ideal": ideal,
+        "u_measured": ideal / f["perf_busy"],
+        "u_fusemax": ideal / fm.fusemax_cycles(M, P, p),
+        "elapsed_s": res.elapsed_s,
+    }
+
+
+def cmd_perf(args) -> int:
+    ok = True
+    measured = []
+    if not args.no_rtl:
+        runs = [(args.preset, [], False), (args.preset, ["interleave=false"], False)]
+        if args.backpressure:
+            runs.append((args.preset, [], True))
+        for preset, sets, bp in runs:
+            r = measure(preset, args.sim, sets + args.set, bp)
+            measured.append(r)
+            ok &= r["passed"] and r["perf_mac"] == fm.mac_cycles(r["M"], r["P"], _params(r))
+            ok &= (r["perf_busy"] == r["model_cycles"]) if not bp else r["perf_busy"] >= r["model_cycles"]
+    md = markdown_table(
+        [
+            [f"{r['R']}x{r['C']}", f"{r['E']}, {r['F']}", f"{r['M']}, {r['P']}",
+             "interleaved" if r["interleave"] else "serial", "on" if r["backpressure"] else "off",
+             r["perf_busy"], r["model_cycles"], r["perf_mac"], r["perf_stall_in"], r["perf_stall_out"],
+             f"{r['u_measured']:.4f}", f"{r['u_fusemax']:.4f}", r["passed"]]
+            for r in measured
+        ],
+        ["R x C", "E, F", "M, P", "schedule", "back-pressure", "perf_busy (RTL)", "cycles() model",
+         "perf_mac", "stall in", "stall out", "U measured", "U FuseMax model", "bit-exact"],
+    )  # fmt: skip
+    rows = formula_rows()
+    md2 = markdown_table(
+        [
+            [f"{r['R']}x{r['C']}", f"{r['E']}, {r['F']}", r["M"], f"{r['t_ideal']:.0f}",
+             f"{r['interleaved']} ({r['u_interleaved']:.3f})", f"{r['serial']} ({r['u_serial']:.3f})",
+             f"{r['fusemax_model']} ({r['u_fusemax']:.3f}; 2D-active {r['u2d_fusemax']:.3f})"]
+            for r in rows
+        ],
+        ["R x C", "E, F", "M = P", "T_ideal", "interleaved (U)", "serial (U)", "FuseMax model (U)"],
+    )  # fmt: skip
+    note = (
+        "\nFuseMax's published MAC-only utilisation (256 x 256, E = F = 64): 0.831 (1K) -> 0.901 (4K)"
+        " -> 0.927 (1M); our model's bound (E + F) / (E + F + K_OVH) = "
+        f"{128 / (128 + fm.Timing.of(fm.FusemaxParams()).K_OVH):.3f}"
+    )
+    text = (md + "\n\n" if measured else "") + md2 + note
+    path = save_results(OUT, "perf", {"measured": measured, "formula": rows}, text)
+    print(
+        json.dumps({"measured": measured, "formula": rows}, indent=1)
+        if args.json
+        else text + f"\nsaved {path}"
+    )
+    return EXIT_OK if ok else EXIT_MISMATCH
+
+
+def _params(r: dict) -> fm.FusemaxParams:
+    return fm.FusemaxParams(R=r["R"], C=r["C"], E=r["E"], F=r["F"], interleave=r["interleave"])
+
+
+# -- the digits application ----------------------------------------------------------------------
+
+
+def run_digits(
+    *, sim: str = "verilator", limit: int | None = None, out_dir=OUT, progress=lambda s: None
+) -> dict:
+    """Golden accuracies at every M (spec §5), then the RTL at R = C = 8 on the same jobs: every output
+    compared, cycles beside the model, T_ideal and FuseMax's model."""
+    from ..cosim.runner import run_cosim
+    from ..models import fusemax_digits as digits
+
+    progress("digits: embed and quantise")
+    task = digits.load_task()
+    cfg = registry.resolve("fusemax", preset="demo")
+    p = registry.get("fusemax").model(cfg.params).fp
+    serial = fm.FusemaxParams(**{**p.__dict__, "interleave": False})
+    Cs, SH = task.scale(p.FB)
+    n_q = len(task.Q) if limit is None else min(limit, len(task.Q))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for M in digits.LENGTHS:
+        progress(f"digits: M = {M}, golden model")
+        r = digits.evaluate(task, M, R=p.R, OB=p.OB)
+        av = r.pop("av")
+        stim = out_dir / f"digits_m{M}.npz"
+        np.savez(stim, jobs=np.array([[M, n_q, Cs, SH]]), Q=task.Q[:n_q], K=task.K[:M], V=task.V[:M])
+        progress(f"digits: M = {M}, RTL ({sim}, {n_q} queries)")
+        res = run_cosim(
+            cfg, sim=sim, seed=1, stimulus=str(stim), backpressure=False, build_root="build/cosim"
+        )
+        with np.load(res.build_dir + "/dump.npz") as d:
+            rtl_beats = d["o"]
+        want = fm.out_beats(av[:n_q], M, p)
+        busy = res.final["perf_busy"]["value"]
+        ideal = fm.t_ideal(M, n_q, p)
+        rows.append(
+            {**r, "queries_rtl": n_q, "rtl_bit_exact": bool(res.passed and np.array_equal(rtl_beats, want)),
+             "rtl_cycles": busy, "model_cycles": fm.cycles(M, n_q, p),
+             "serial_cycles": fm.cycles(M, n_q, serial),
+             "t_ideal": ideal, "u": ideal / busy, "t_fusemax": fm.fusemax_cycles(M, n_q, p),
+             "speedup_vs_fusemax_model": fm.fusemax_cycles(M, n_q, p) / busy}
+        )  # fmt: skip
+    return {"alpha": digits.ALPHA, "Cs": Cs, "SH": SH, "rows": rows, "passed": all(_row_ok(r) for r in rows)}
+
+
+def _row_ok(r: dict) -> bool:
+    return (
+        r["rtl_bit_exact"]
+        and r["rtl_cycles"] == r["model_cycles"]
+        and r["accuracy"] >= r["accuracy_float_int8"] - 0.003
+        and (r["M"] != 1437 or r["accuracy"] >= 0.99)
+    )
+
+
+def digits_table(result: dict) -> str:
+    return markdown_table(
+        [
+            [r["M"], f"{100 * r['accuracy']:.2f}", f"{100 * r['accuracy_float_int8']:.2f}",
+             f"{100 * r['accuracy_float']:.2f}", f"{100 * r['argmax_agreement']:.1f}",
+             f"{r['max_err_lsb']:.3f} / {r['rms_err_lsb']:.4f}", r["queries_rtl"], r["rtl_bit_exact"],
+             f"{r['rtl_cycles']} ({r['model_cycles']})", f"{r['t_ideal']:.0f}", f"{r['u']:.3f}",
+             r["t_fusemax"],
+             f"{r['speedup_vs_fusemax_model']:.3f}", r["serial_cycles"]]
+            for r in result["rows"]
+        ],
+        ["M", "acc. % (RTL = model)", "float int8 %", "float %", "argmax agree %", "err max / rms (V-LSB)",
+         "queries in RTL", "RTL bit-exact", "RTL cycles (model)", "T_ideal", "U", "T FuseMax model",
+         "speed-up vs FuseMax model", "serial cycles"],
+    )  # fmt: skip
+
+
+def cmd_digits(args) -> int:
+    result = run_digits(sim=args.sim, limit=args.limit, progress=lambda s: print(f"  {s}", flush=True))
+    md = digits_table(result)
+    path = save_results(OUT, "digits", result, md)
+    print(json.dumps(result, indent=1, default=str) if args.json else md + f"\nsaved {path}")
+    return EXIT_OK if result["passed"] else EXIT_MISMATCH
+
+
+def add_commands(sub) -> None:
+    """``neurohdl fusemax <command>``."""
+    p = sub.add_parser("errors", help="error against float attention over the spec's seed/temperature sweep")
+    p.add_argument("--max-m", type=int, default=16384, help="skip rows with more keys")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_errors)
+
+    p = sub.add_parser(
+        "perf", help="RTL-measured cycles and utilisation beside the cycle model and FuseMax's"
+    )
+    p.add_argument("--preset", default="util")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
+    p.add_argument("--backpressure", action="store_true", help="also a run with random back-pressure")
+    p.add_argument("--no-rtl", action="store_true", help="only the model tables")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_perf)
+
+    p = sub.add_parser("digits", help="the soft nearest-neighbour digits head: accuracy, RTL, cycles per M")
+    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
+    p.add_argument("--limit", type=int, help="queries in the RTL runs (default: all 360)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_digits)

@@ -1,0 +1,97 @@
+"""The fusemax block on the command line: listing, deterministic generation, clear errors for bad
+parameters and bad Q/K/V, and the error and cycle tables."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from neurohdl.flows.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_has_fusemax_presets(capsys):
+    code, out, _ = run(capsys, "list", "--json")
+    b = {b["name"]: b for b in json.loads(out)["blocks"]}["fusemax"]
+    assert code == 0 and {"default", "tiny", "serial", "util", "demo"} <= set(b["presets"])
+    assert {"jobs", "Q", "K", "V"} == set(b["stimulus_keys"])
+
+
+def test_generate_is_deterministic_and_writes_a_manifest(tmp_path):
+    outs = []
+    for i, cwd in enumerate((tmp_path, tmp_path / "elsewhere")):
+        cwd.mkdir(exist_ok=True)
+        out = tmp_path / f"out{i}"
+        cmd = [sys.executable, "-m", "neurohdl.flows.cli", "generate", "fusemax", "--preset", "default"]
+        subprocess.run([*cmd, "-o", str(out)], cwd=cwd, check=True, capture_output=True)
+        outs.append(out)
+    assert (outs[0] / "fusemax.v").read_bytes() == (outs[1] / "fusemax.v").read_bytes()
+    man = json.loads((outs[0] / "manifest.json").read_text())
+    assert man["params"]["R"] == man["params"]["C"] == 8
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["R=65"], "above the maximum 64"),
+        (["M=5000"], "M = 5000 exceeds M_MAX = 64"),
+        (["exp2=ipoly3", "PW=17"], "exp2 'ipoly3' is defined for FB = 8, PW = 16 only"),
+        (["exp2=cubic"], "is not one of lut, ipoly3, ipoly2"),
+        (["interleav=false"], "did you mean 'interleave'"),
+    ],
+)
+def test_parameters_that_cannot_work_are_refused(capsys, tmp_path, sets, message):
+    argv = ["generate", "fusemax", "--preset", "tiny", "-o", str(tmp_path / "o")]
+    for s in sets:
+        argv += ["--set", s]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def _stim(tmp_path, **over):
+    rng = np.random.default_rng(0)
+    stim = {
+        "jobs": np.array([[3, 2, 1000, 10]]),
+        "Q": rng.integers(-128, 128, (2, 7)),
+        "K": rng.integers(-128, 128, (3, 7)),
+        "V": rng.integers(-128, 128, (3, 3)),
+    }
+    stim.update(over)
+    path = tmp_path / "stim.npz"
+    np.savez(path, **stim)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "over, message",
+    [
+        ({"Q": np.zeros((2, 7))}, "'Q' must be an integer array, got dtype float64"),
+        ({"Q": np.zeros((2, 6), np.int64)}, "Q has 6 columns, the array is built for 7"),
+        ({"V": np.full((3, 3), 128)}, "V holds 128..128, outside int8 -128..127"),
+        ({"K": np.zeros((4, 7), np.int64)}, "Q/K/V have 2/4/3 rows, the jobs need 2/3/3"),
+        ({"jobs": np.array([[3, 2, 70000, 10]])}, "job 0: Cs = 70000 must lie in 0..65535"),
+        ({"jobs": np.array([[65, 2, 1, 1]])}, "M = 65, P = 2 must lie in 0..64, 0..64"),
+    ],
+)
+def test_bad_stimulus_files_are_refused(capsys, tmp_path, over, message):
+    code, _, err = run(capsys, "cosim", "fusemax", "--preset", "tiny", "--stimulus", _stim(tmp_path, **over))
+    assert code == 2 and message in err
+
+
+def test_errors_and_cycle_tables(capsys):
+    code, out, _ = run(capsys, "fusemax", "errors", "--max-m", "1024", "--json")
+    rows = json.loads(out)
+    assert code == 0 and all(r["ok"] for r in rows)
+    assert [round(r["max_lsb"], 3) for r in rows if r["M"] == 256 and "max_lsb" in r] == [0.069, 0.069]
+    code, out, _ = run(capsys, "fusemax", "perf", "--no-rtl", "--json")
+    f = json.loads(out)["formula"]
+    at = {(r["R"], r["E"], r["M"]): r for r in f}
+    assert code == 0 and at[(4, 64, 1024)]["u_interleaved"] > at[(4, 64, 1024)]["u_fusemax"]
+    assert at[(8, 128, 1048576)]["u_interleaved"] > 0.98
