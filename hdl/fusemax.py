@@ -56,9 +56,13 @@ def _pick(pair: list, bit):
     return Mux(bit, pair[1], pair[0])
 
 
-def _put(pair: list, bit, value) -> list:
-    """Statements writing ``value`` into the register of ``pair`` that ``bit`` selects."""
-    return [pair[0].eq(Mux(bit, pair[0], value)), pair[1].eq(Mux(bit, value, pair[1]))]
+def _put(m: Module, pair: list, bit, value) -> None:
+    """Write ``value`` into the register of ``pair`` that ``bit`` selects, leaving the other to any
+    other writer in the same cycle."""
+    with m.If(bit):
+        m.d.sync += pair[1].eq(value)
+    with m.Else():
+        m.d.sync += pair[0].eq(value)
 
 
 class FusemaxArray(wiring.Component):
@@ -116,7 +120,8 @@ class FusemaxArray(wiring.Component):
         m = Module()
         R, C, E, F, FB, PW, OB = p.R, p.C, p.E, p.F, p.FB, p.PW, p.OB
         XW = p.XW
-        L = self.L_RED  # stages from a slot to its correction-row write (= L_RM)
+        L_RM, L_RED = self.L_RM, self.L_RED
+        tree = ceil_log2(R)
         NQ = 9 + OB  # quotient bits (|RNV| < 128 RD + 258)
         W_SCORE = max(p.W_S, XW, PW + 1)
         W_R = XW - FB + 1
@@ -189,6 +194,8 @@ class FusemaxArray(wiring.Component):
         need_q = Signal()
         stall_in = Signal()
         wait = Signal()
+        qk_pending = Signal()  # the last cycle issued a QK slot: its product is being added
+        p_pending = Signal()  # the last cycle issued EX2: p is being written
         m.d.comb += [
             need_q.eq(is_qk & first(front)),
             stall_in.eq((is_qk & ~self.k.valid) | (need_q & ~self.q.valid) | (is_pv & ~self.v.valid)),
@@ -197,13 +204,15 @@ class FusemaxArray(wiring.Component):
             self.q.ready.eq(need_q & adv),
             self.v.ready.eq(is_pv & adv),
         ]
+        # Internal waits: the exp2 slot needs its epoch's running max (and, first epoch of a tile,
+        # a free correction bank); SC1 needs the last QK product added; PV f = 0 needs p written.
         ex_wait = ~rdy.bit_select(xd.par, 1)
         if p.interleave:
-            m.d.comb += wait.eq(is_ex1 & (ex_wait | (first(xd) & full.bit_select(xd.bank, 1))))
-        else:
-            m.d.comb += wait.eq(
-                (is_ex1 & ex_wait) | (is_qk & (idx == 0) & (pend | (first(front) & full.any())))
-            )
+            ex_wait |= first(xd) & full.bit_select(xd.bank, 1)
+        waits = (is_ex1 & ex_wait) | (is_sc1 & qk_pending) | (is_pv & (idx == 0) & p_pending)
+        if not p.interleave:
+            waits |= is_qk & (idx == 0) & (pend | (first(front) & full.any()))
+        m.d.comb += wait.eq(waits)
 
         def step_end():
             if p.interleave:
@@ -226,6 +235,7 @@ class FusemaxArray(wiring.Component):
                 with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
                     m.d.sync += [front.eq(0), front.ex.eq(1), back.eq(0), idx.eq(0)]
                     m.next = "QK"
+            # interleaved: QK(g) EX1(g-1) EX2(g-1) SC1(g) SC2(g) PV(g-1); serial: QK SC1 SC2 EX1 EX2 PV
             with m.State("QK"):
                 m.d.comb += is_qk.eq(1)
                 with m.If(adv):
@@ -233,25 +243,34 @@ class FusemaxArray(wiring.Component):
                     with m.If(idx == E - 1):
                         m.d.sync += idx.eq(0)
                         m.next = "SC1"
-            with m.State("SC1"):
-                m.d.comb += is_sc1.eq(1)
-                m.next = "SC2"
-            with m.State("SC2"):
-                m.d.comb += is_sc.eq(1)
-                if p.interleave:
-                    with m.If(back.ex):
-                        m.next = "EX1"
-                    with m.Else():
-                        step_end()
-                else:
-                    m.next = "EX1"
+                        if p.interleave:
+                            with m.If(back.ex):
+                                m.next = "EX1"
             with m.State("EX1"):
                 m.d.comb += is_ex1.eq(1)
                 with m.If(adv):
                     m.next = "EX2"
             with m.State("EX2"):
                 m.d.comb += is_ex2.eq(1)
-                m.next = "PV"
+                if p.interleave:
+                    m.next = "PV"
+                    with m.If(front.ex):
+                        m.next = "SC1"
+                else:
+                    m.next = "PV"
+            with m.State("SC1"):
+                m.d.comb += is_sc1.eq(1)
+                with m.If(adv):
+                    m.next = "SC2"
+            with m.State("SC2"):
+                m.d.comb += is_sc.eq(1)
+                if p.interleave:
+                    with m.If(back.ex):
+                        m.next = "PV"
+                    with m.Else():
+                        step_end()
+                else:
+                    m.next = "EX1"
             with m.State("PV"):
                 m.d.comb += is_pv.eq(1)
                 with m.If(adv):
@@ -262,24 +281,29 @@ class FusemaxArray(wiring.Component):
 
         # -- slot tags: what a slot left in the pipeline behind it ---------------------------
         tag_layout = data.StructLayout(
-            {"sc": 1, "pv": 1, "par": 1, "bank": 1, "first": 1, "flast": 1, "tdone": 1, "f": fbits, "mask": R}
-        )
-        tags = [Signal(tag_layout, name=f"tag{i}") for i in range(L + 1)]
+            {"qk": 1, "e0": 1, "sc": 1, "ex2": 1, "pv": 1, "par": 1, "bank": 1, "first": 1, "flast": 1,
+             "tdone": 1, "f": fbits, "mask": R}
+        )  # fmt: skip
+        tags = [Signal(tag_layout, name=f"tag{i}") for i in range(max(L_RM, L_RED) + 1)]
         rowmask = Cat(front.kb + r < M for r in range(R))
-        xd_first = first(xd)
+        on_front = is_qk | is_sc
         m.d.comb += [
+            tags[0].qk.eq(is_qk & adv),
+            tags[0].e0.eq(idx == 0),
             tags[0].sc.eq(is_sc & adv),
+            tags[0].ex2.eq(is_ex2 & adv),
             tags[0].pv.eq(is_pv & adv),
-            tags[0].par.eq(Mux(is_sc, front.par, xd.par)),
-            tags[0].bank.eq(Mux(is_sc, front.bank, xd.bank)),
-            tags[0].first.eq(Mux(is_sc, first(front), xd_first)),
+            tags[0].par.eq(Mux(on_front, front.par, xd.par)),
+            tags[0].bank.eq(Mux(on_front, front.bank, xd.bank)),
+            tags[0].first.eq(Mux(on_front, first(front), first(xd))),
             tags[0].flast.eq(idx == F - 1),
             tags[0].tdone.eq((idx == F - 1) & last(xd)),
             tags[0].f.eq(idx),
             tags[0].mask.eq(rowmask),
         ]
-        for i in range(1, L + 1):
+        for i in range(1, len(tags)):
             m.d.sync += tags[i].eq(tags[i - 1])
+        m.d.comb += [qk_pending.eq(tags[1].qk), p_pending.eq(tags[1].ex2)]
 
         # -- Q buffer: written by each tile's first epoch, read one slot ahead later --------
         m.submodules.qbuf = qbuf = memory.Memory(shape=unsigned(8 * C), depth=E, init=[])
@@ -310,11 +334,13 @@ class FusemaxArray(wiring.Component):
         table = [int(x) for x in exp2_table(FB, PW, p.exp2)]
         sbits = ceil_log2(PW + 1)
 
+        t1, t2 = tags[1], tags[2]
         for r in range(R):
             for c in range(C):
                 fs = [score[0][r][c], score[1][r][c]]
                 s_front = _pick(fs, front.par)
                 s_back = _pick(fs, xd.par)
+                s_t1 = _pick(fs, t1.par)
                 mul_a = Signal(signed(a_w), name=f"mul_a_{r}_{c}")
                 mul_b = Signal(signed(b_w), name=f"mul_b_{r}_{c}")
                 with m.If(is_qk):
@@ -325,13 +351,17 @@ class FusemaxArray(wiring.Component):
                     m.d.comb += [mul_a.eq(Cs), mul_b.eq(s_front[:split])]
                 with m.Else():  # PV: p (unsigned, <= 2^(PW-1)) times v
                     m.d.comb += [mul_a.eq(s_back[:PW]), mul_b.eq(self.v.payload[r])]
-                mul = mul_a * mul_b
-                # The product register is pipeline stage 1 (PV) and holds Cs x S_hi for SC2.
-                m.d.sync += prod[r][c].eq(mul)
-                # QK: one signed 8x8 MAC per slot
-                acc = Mux(idx == 0, 0, s_front) + mul
-                # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes
-                scaled = ((prod[r][c] << split) + mul) >> SH
+                # Every product is registered (stage 1); the slots that use one read it a cycle later.
+                m.d.sync += prod[r][c].eq(mul_a * mul_b)
+                # QK: one signed 8x8 product per slot, accumulated at stage 1
+                acc = Mux(t1.e0, 0, s_t1) + prod[r][c]
+                # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes:
+                # Cs S_hi waits in ``hi`` while Cs S_lo is formed, the sum is registered (stage 1)
+                # and shifted and saturated at stage 2.
+                hi = Signal.like(prod[r][c], name=f"hi_{r}_{c}")
+                full_p = Signal(signed(a_w + b_w + split + 1), name=f"sp_{r}_{c}")
+                m.d.sync += full_p.eq((hi << split) + prod[r][c])
+                scaled = full_p >> SH
                 x = Mux(scaled < x_min, x_min, Mux(scaled > x_max, x_max, scaled))
                 # EX1: y = x - (r << FB) <= 0; ROM address f, shift s
                 y = s_back - (Mux(xd.par, r_ep[1][c], r_ep[0][c]) << FB)
@@ -342,29 +372,37 @@ class FusemaxArray(wiring.Component):
                 m.d.comb += rp.addr.eq(y[:FB])
                 s_reg = Signal(sbits, name=f"sh_{r}_{c}")
                 zero = Signal(name=f"z_{r}_{c}")
-                # EX2: p = (T[f] + 2^s / 2) >> s, or 0 (underflow or masked key); the rounding
-                # bit 2^(s-1) is a decoder, not a shifter (s < PW here)
+                # EX2: t = T[f] + 2^s / 2 registered; p = t >> s, or 0 (underflow or masked key),
+                # written at stage 1. The rounding bit 2^(s-1) is a decoder (s < PW here).
                 half = Cat(*(s_reg == i + 1 for i in range(PW)))
-                p_val = Mux(zero, 0, (rp.data + half) >> s_reg)
+                t_reg = Signal(PW + 1, name=f"t_{r}_{c}")
+                p_val = Mux(zero, 0, t_reg >> s_reg)
+                with m.If(t1.qk):
+                    _put(m, fs, t1.par, acc)
+                with m.If(t2.sc):
+                    _put(m, fs, t2.par, x)
+                with m.If(t1.ex2):
+                    _put(m, fs, t1.par, p_val)
                 with m.If(adv):
-                    with m.If(is_qk):
-                        m.d.sync += _put(fs, front.par, acc)
                     with m.If(is_sc):
-                        m.d.sync += _put(fs, front.par, x)
+                        m.d.sync += hi.eq(prod[r][c])
                     with m.If(is_ex1):
                         m.d.sync += [
                             s_reg.eq(Mux(s_val >= PW, PW, s_val)),
                             zero.eq((s_val >= PW) | ~(xd.kb + r < M)),
                         ]
                     with m.If(is_ex2):
-                        m.d.sync += _put(fs, xd.par, p_val)
+                        m.d.sync += t_reg.eq(rp.data + half)
 
-        # -- column trees (stage 1 .. L) and the correction row (stage L) -----------------
-        t1, tL = tags[1], tags[L]
+        # -- column trees and the correction row ------------------------------------------------
+        # SC2 slot -> x in the PEs at stage 3 -> max tree -> new running max at stage L_RM.
+        # PV slot -> product at stage 1 -> add tree -> registered sums at stage L_RED, where RNV[f]
+        # (read at stage L_RED - 2, shifted at L_RED - 1) and RD are updated.
+        t3, tM, tL = tags[3], tags[L_RM], tags[L_RED]
         fz = Signal(name="f_zero")
         m.d.comb += fz.eq(tL.f == 0)
-        with m.If(tL.sc):
-            m.d.sync += rdy.bit_select(tL.par, 1).eq(1)
+        with m.If(tM.sc):
+            m.d.sync += rdy.bit_select(tM.par, 1).eq(1)
         with m.If(is_ex1 & adv):
             m.d.sync += rdy.bit_select(xd.par, 1).eq(0)
 
@@ -373,40 +411,44 @@ class FusemaxArray(wiring.Component):
         rnv_rd = []  # per column: the divider's read port
         for c in range(C):
             col_x = [
-                Mux(t1.mask[r], _pick([score[0][r][c], score[1][r][c]], t1.par), x_min) for r in range(R)
+                Mux(t3.mask[r], _pick([score[0][r][c], score[1][r][c]], t3.par), x_min) for r in range(R)
             ]
             col_p = [_pick([score[0][r][c], score[1][r][c]], t1.par)[:PW] for r in range(R)]
             lm = _tree(m, col_x, lambda a, b: Mux(a > b, a, b), f"max{c}")
-            sld = _tree(m, col_p, lambda a, b: a + b, f"sld{c}")
             pv = [prod[r][c][: PW + 9].as_signed() for r in range(R)]  # p v fits PW + 9 bits
-            slnv = _tree(m, pv, lambda a, b: a + b, f"slnv{c}")
+            sld = Signal(PW + tree, name=f"sld{c}")
+            slnv = Signal(signed(PW + 9 + tree), name=f"slnv{c}")
+            m.d.sync += [
+                sld.eq(_tree(m, col_p, lambda a, b: a + b, f"sld{c}")),
+                slnv.eq(_tree(m, pv, lambda a, b: a + b, f"slnv{c}")),
+            ]
             # running max: integer ceil(lm / 2^FB)
             l_val = (lm + ((1 << FB) - 1)) >> FB
-            rb = Mux(tL.bank, r_bank[1][c], r_bank[0][c])
-            r_new = Mux(tL.first | (l_val > rb), l_val, rb)
+            rb = Mux(tM.bank, r_bank[1][c], r_bank[0][c])
+            r_new = Mux(tM.first | (l_val > rb), l_val, rb)
             diff = r_new - rb
-            d_new = Mux(tL.first, 0, Mux(diff > D_MAX, D_MAX, diff))
-            with m.If(tL.sc):
-                m.d.sync += [
-                    *_put([r_bank[0][c], r_bank[1][c]], tL.bank, r_new),
-                    *_put([r_ep[0][c], r_ep[1][c]], tL.par, r_new),
-                    *_put([d_ep[0][c], d_ep[1][c]], tL.par, d_new),
-                ]
+            d_new = Mux(tM.first, 0, Mux(diff > D_MAX, D_MAX, diff))
+            with m.If(tM.sc):
+                _put(m, [r_bank[0][c], r_bank[1][c]], tM.bank, r_new)
+                _put(m, [r_ep[0][c], r_ep[1][c]], tM.par, r_new)
+                _put(m, [d_ep[0][c], d_ep[1][c]], tM.par, d_new)
             d_cur = Mux(tL.par, d_ep[1][c], d_ep[0][c])
             # denominator RD (once per epoch) and numerators RNV[f] (read-modify-write)
             rd_cur = Mux(tL.bank, RD[1][c], RD[0][c])
             with m.If(tL.pv & fz):
-                m.d.sync += _put([RD[0][c], RD[1][c]], tL.bank, Mux(tL.first, sld, (rd_cur >> d_cur) + sld))
+                _put(m, [RD[0][c], RD[1][c]], tL.bank, Mux(tL.first, sld, (rd_cur >> d_cur) + sld))
             mem = memory.Memory(shape=signed(p.W_RNV), depth=2 << fbits, init=[])
             m.submodules[f"rnv_{c}"] = mem
             wp = mem.write_port()
             ra = mem.read_port(transparent_for=(wp,))
             rb_port = mem.read_port(transparent_for=(wp,))
-            tprev = tags[L - 1]
+            t_rd, t_sh = tags[L_RED - 2], tags[L_RED - 1]
+            shifted = Signal(signed(p.W_RNV), name=f"rnv_sh{c}")
+            m.d.sync += shifted.eq(ra.data >> Mux(t_sh.par, d_ep[1][c], d_ep[0][c]))
             m.d.comb += [
-                ra.addr.eq(Cat(tprev.f, tprev.bank)),
+                ra.addr.eq(Cat(t_rd.f, t_rd.bank)),
                 wp.addr.eq(Cat(tL.f, tL.bank)),
-                wp.data.eq(Mux(tL.first, slnv, (ra.data >> d_cur) + slnv)),
+                wp.data.eq(Mux(tL.first, slnv, shifted + slnv)),
                 wp.en.eq(tL.pv),
             ]
             rnv_rd.append(rb_port)

@@ -284,11 +284,14 @@ class Timing:
     """Timing constants of the RTL (spec §3.3 names).
 
     ``K_OVH``: non-MAC slots per epoch (two scale passes on the PE's one multiplier, two exp2
-    slots: ROM read, rounding shift).
-    ``L_RM``: registered stages from the last scale slot to the new running max in the PEs (one score
-    register stage + the max tree); an exp2 slot issues at the earliest ``L_RM + 1`` cycles after.
-    ``L_RED``: stages from a PV slot to its RNV write (product register + add tree).
+    slots: ROM read, rounding).
+    ``L_RM``: stages from the second scale slot to the new running max in the PEs (product
+    register, sum, shift and saturate, max tree); an exp2 slot issues ``L_RM + 1`` cycles after at
+    the earliest.
+    ``L_RED``: stages from a PV slot to its RNV write (product register, add tree, sum register).
     ``T_DIV``: cycles per division (read, load, 9 + OB restoring steps, output).
+    Every product is registered, so a QK product is added one cycle after its slot (SC1 waits for
+    the last one) and p is written one cycle after EX2 (PV f = 0 waits for it).
     """
 
     K_OVH: int
@@ -301,7 +304,7 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=4, L_RM=1 + tree, L_RED=1 + tree, T_DIV=12 + p.OB)
+        return cls(K_OVH=4, L_RM=3 + tree, L_RED=2 + tree, T_DIV=12 + p.OB)
 
 
 def _check_runtime(M: int, P: int) -> None:
@@ -320,46 +323,54 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
     D = p.F * t.T_DIV
     div_idle = 0  # first cycle the divider can see a finished tile
     last = 0
-    if not p.interleave:
+    if not p.interleave:  # QK SC1 SC2 EX1 EX2 PV per epoch, each tile's division before the next
         now, pend, clear = 1, 0, 0
         for _ in range(P1):
             for j in range(M1):
                 qk = max(now, pend, clear if j == 0 else 0)
-                last_pv = qk + p.E + 1 + t.L_RM + 1 + 2 + p.F - 1
+                sc2 = qk + p.E + 2
+                ex1 = sc2 + t.L_RM + 1
+                last_pv = ex1 + 3 + p.F - 1
                 now, pend = last_pv + 1, last_pv + t.L_RED + 1
             t0 = max(pend, div_idle)
             last = t0 + D + 1
             div_idle = clear = last
         return last
+    # interleaved: step g = QK(g) EX1(g-1) EX2(g-1) SC1(g) SC2(g) PV(g-1)
     G = M1 * P1
     now = 1
     bank_clear = [0, 0]
-    sc_back = 0
+    ready = 0  # cycle the back epoch's running max is in the PEs
     for g in range(G + 1):
-        sc_front = now + p.E + 1  # the second scale slot
-        if g < G:
-            now += p.E + 2
-        if g >= 1:
+        front, back = g < G, g >= 1
+        qk_last = now + p.E - 1
+        if front:
+            now += p.E
+        if back:
             tile, j = divmod(g - 1, M1)
-            ex1 = max(now, sc_back + t.L_RM + 1)
-            if j == 0:
-                ex1 = max(ex1, bank_clear[tile & 1])
-            now = ex1 + 2 + p.F
+            ex1 = max(now, ready, bank_clear[tile & 1] if j == 0 else 0)
+            now = ex1 + 2
+        if front:
+            sc1 = max(now, qk_last + 2)
+            now = sc1 + 2
+            ready = sc1 + 1 + t.L_RM + 1
+        if back:
+            last_pv = max(now, ex1 + 3) + p.F - 1
+            now = last_pv + 1
             if j == M1 - 1:
-                t0 = max(now - 1 + t.L_RED + 1, div_idle)
+                t0 = max(last_pv + t.L_RED + 1, div_idle)
                 last = t0 + D + 1
                 bank_clear[tile & 1] = div_idle = last
-        sc_back = sc_front
     return last
 
 
 def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
-    """Closed form of :func:`cycles` when the divider keeps up (each tile's F divisions end before
-    the next tile's last PV slot; roughly ``F T_DIV < M1 W``); else None.
+    """Closed form of :func:`cycles` when nothing waits but the last epoch (each tile's F divisions
+    end before the next tile's last PV slot, roughly ``F T_DIV < M1 W``, and ``E >= L_RM``); else None.
 
-    Interleaved: ``P1 M1 W + 2 + L_RED + F T_DIV + max(0, L_RM - F - 2)`` with ``W = E + F + K_OVH``
-    (no bubbles while ``E + 2 >= L_RM``); serial:
-    ``1 + P1 (M1 (E + F + K_OVH + L_RM + L_RED) + F T_DIV + 1)``.
+    Interleaved: ``P1 M1 W + 4 + L_RED + F T_DIV + wait`` with ``W = E + F + K_OVH`` and the last
+    epoch's wait for its running max ``max(0, L_RM - F)`` (``L_RM`` when there is one epoch);
+    serial: ``1 + P1 (M1 (E + F + L_RM + L_RED + 6) + F T_DIV + 1)``.
     """
     if M == 0 or P == 0:
         return 0
@@ -367,15 +378,14 @@ def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
     M1, P1 = -(-M // p.R), -(-P // p.C)
     D = p.F * t.T_DIV
     if not p.interleave:
-        return 1 + P1 * (M1 * (p.E + p.F + t.K_OVH + t.L_RM + t.L_RED) + D + 1)
+        return 1 + P1 * (M1 * (p.E + p.F + t.L_RM + t.L_RED + 6) + D + 1)
     W = p.E + p.F + t.K_OVH
     G = P1 * M1
-    # The last epoch's exp2 waits for its running max: right after its own scale slot when G = 1.
-    wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F - 2)
-    # The last tile has no next epoch's QK in its final step, so it ends W - F - 2 - wait sooner.
-    if (P1 > 1 and D + 1 > (M1 - 1) * W + p.F + 2 + wait) or (G > 1 and p.E + 2 < t.L_RM):
+    wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F)
+    # The last tile has no next epoch's QK in its final step, so it ends sooner than a full step.
+    if (P1 > 1 and D + 1 > (M1 - 1) * W + p.F + 3 + wait) or (G > 1 and p.E < t.L_RM):
         return None
-    return G * W + 2 + t.L_RED + D + wait
+    return G * W + 4 + t.L_RED + D + wait
 
 
 def t_ideal(M: int, P: int, p: FusemaxParams) -> float:
