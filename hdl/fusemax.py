@@ -395,7 +395,7 @@ class FusemaxArray(wiring.Component):
                         m.d.sync += t_reg.eq(rp.data + half)
 
         # -- column trees and the correction row ------------------------------------------------
-        # SC2 slot -> x in the PEs at stage 3 -> max tree -> new running max at stage L_RM.
+        # SC2 slot -> x in the PEs at stage 3 -> max tree -> ceil -> new running max at stage L_RM.
         # PV slot -> product at stage 1 -> add tree -> registered sums at stage L_RED, where RNV[f]
         # (read at stage L_RED - 2, shifted at L_RED - 1) and RD are updated.
         t3, tM, tL = tags[3], tags[L_RM], tags[L_RED]
@@ -422,8 +422,9 @@ class FusemaxArray(wiring.Component):
                 sld.eq(_tree(m, col_p, lambda a, b: a + b, f"sld{c}")),
                 slnv.eq(_tree(m, pv, lambda a, b: a + b, f"slnv{c}")),
             ]
-            # running max: integer ceil(lm / 2^FB)
-            l_val = (lm + ((1 << FB) - 1)) >> FB
+            # running max: integer ceil(lm / 2^FB), registered before the compare with r
+            l_val = Signal(signed(W_R), name=f"l{c}")
+            m.d.sync += l_val.eq((lm + ((1 << FB) - 1)) >> FB)
             rb = Mux(tM.bank, r_bank[1][c], r_bank[0][c])
             r_new = Mux(tM.first | (l_val > rb), l_val, rb)
             diff = r_new - rb
