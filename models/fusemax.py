@@ -286,7 +286,7 @@ class Timing:
     ``K_OVH``: non-MAC slots per epoch (two scale passes on the PE's one multiplier, two exp2
     slots: ROM read, rounding).
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (product
-    register, sum, shift and saturate, max tree, integer ceil); an exp2 slot issues ``L_RM + 1``
+    register, sum, two shift stages, max tree, integer ceil); an exp2 slot issues ``L_RM + 1``
     cycles after at the earliest.
     ``L_RED``: stages from a PV slot to its RNV write (product register, add tree, sum register).
     ``T_DIV``: cycles per division (read, load, 9 + OB restoring steps, output).
@@ -304,7 +304,7 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=4, L_RM=4 + tree, L_RED=2 + tree, T_DIV=12 + p.OB)
+        return cls(K_OVH=4, L_RM=5 + tree, L_RED=2 + tree, T_DIV=12 + p.OB)
 
 
 def _check_runtime(M: int, P: int) -> None:
