@@ -235,17 +235,25 @@ class FusemaxArray(wiring.Component):
                 with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
                     m.d.sync += [front.eq(0), front.ex.eq(1), back.eq(0), idx.eq(0)]
                     m.next = "QK"
+
             # interleaved: QK(g) EX1(g-1) EX2(g-1) SC1(g) SC2(g) PV(g-1); serial: QK SC1 SC2 EX1 EX2 PV
-            with m.State("QK"):
-                m.d.comb += is_qk.eq(1)
+            def counted(flag, n: int, done) -> None:
+                """A run of ``n`` slots indexed by ``idx``; ``done`` picks what follows the last."""
+                m.d.comb += flag.eq(1)
                 with m.If(adv):
                     m.d.sync += idx.eq(idx + 1)
-                    with m.If(idx == E - 1):
+                    with m.If(idx == n - 1):
                         m.d.sync += idx.eq(0)
-                        m.next = "SC1"
-                        if p.interleave:
-                            with m.If(back.ex):
-                                m.next = "EX1"
+                        done()
+
+            def after_qk() -> None:
+                m.next = "SC1"
+                if p.interleave:
+                    with m.If(back.ex):
+                        m.next = "EX1"
+
+            with m.State("QK"):
+                counted(is_qk, E, after_qk)
             with m.State("EX1"):
                 m.d.comb += is_ex1.eq(1)
                 with m.If(adv):
@@ -272,12 +280,7 @@ class FusemaxArray(wiring.Component):
                 else:
                     m.next = "EX1"
             with m.State("PV"):
-                m.d.comb += is_pv.eq(1)
-                with m.If(adv):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(idx == F - 1):
-                        m.d.sync += idx.eq(0)
-                        step_end()
+                counted(is_pv, F, step_end)
 
         # -- slot tags: what a slot left in the pipeline behind it ---------------------------
         tag_layout = data.StructLayout(
