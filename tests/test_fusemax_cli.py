@@ -7,17 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-from neurohdl.flows.cli import main
 
 
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_list_has_fusemax_presets(capsys):
-    code, out, _ = run(capsys, "list", "--json")
+def test_list_has_fusemax_presets(cli):
+    code, out, _ = cli("list", "--json")
     b = {b["name"]: b for b in json.loads(out)["blocks"]}["fusemax"]
     assert code == 0 and {"default", "tiny", "serial", "util", "demo"} <= set(b["presets"])
     assert {"jobs", "Q", "K", "V"} == set(b["stimulus_keys"])
@@ -46,11 +39,11 @@ def test_generate_is_deterministic_and_writes_a_manifest(tmp_path):
         (["interleav=false"], "did you mean 'interleave'"),
     ],
 )
-def test_parameters_that_cannot_work_are_refused(capsys, tmp_path, sets, message):
+def test_parameters_that_cannot_work_are_refused(cli, tmp_path, sets, message):
     argv = ["generate", "fusemax", "--preset", "tiny", "-o", str(tmp_path / "o")]
     for s in sets:
         argv += ["--set", s]
-    code, _, err = run(capsys, *argv)
+    code, _, err = cli(*argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
 
@@ -80,17 +73,17 @@ def _stim(tmp_path, **over):
         ({"jobs": np.array([[65, 2, 1, 1]])}, "M = 65, P = 2 must lie in 0..64, 0..64"),
     ],
 )
-def test_bad_stimulus_files_are_refused(capsys, tmp_path, over, message):
-    code, _, err = run(capsys, "cosim", "fusemax", "--preset", "tiny", "--stimulus", _stim(tmp_path, **over))
+def test_bad_stimulus_files_are_refused(cli, tmp_path, over, message):
+    code, _, err = cli("cosim", "fusemax", "--preset", "tiny", "--stimulus", _stim(tmp_path, **over))
     assert code == 2 and message in err
 
 
-def test_errors_and_cycle_tables(capsys):
-    code, out, _ = run(capsys, "fusemax", "errors", "--max-m", "1024", "--json")
+def test_errors_and_cycle_tables(cli):
+    code, out, _ = cli("fusemax", "errors", "--max-m", "1024", "--json")
     rows = json.loads(out)
     assert code == 0 and all(r["ok"] for r in rows)
     assert [round(r["max_lsb"], 3) for r in rows if r["M"] == 256 and "max_lsb" in r] == [0.069, 0.069]
-    code, out, _ = run(capsys, "fusemax", "perf", "--no-rtl", "--json")
+    code, out, _ = cli("fusemax", "perf", "--no-rtl", "--json")
     f = json.loads(out)["formula"]
     at = {(r["R"], r["E"], r["M"]): r for r in f}
     assert code == 0 and at[(4, 64, 1024)]["u_interleaved"] > at[(4, 64, 1024)]["u_fusemax"]

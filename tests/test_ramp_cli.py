@@ -7,17 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-from neurohdl.flows.cli import main
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_list_has_ramp_adc_presets(capsys):
-    code, out, _ = run(capsys, "list", "--json")
+def test_list_has_ramp_adc_presets(cli):
+    code, out, _ = cli("list", "--json")
     assert code == 0
     b = {b["name"]: b for b in json.loads(out)["blocks"]}["ramp_adc"]
     assert {"default", "gelu", "lstm", "nladc64", "lut_column64", "lut_shared64"} <= set(b["presets"])
@@ -40,16 +33,16 @@ def test_generate_is_deterministic_and_writes_a_manifest(tmp_path):
     assert man["params"]["functions"] == "sigmoid,tanh" and man["params"]["C"] == 64
 
 
-def test_error_table_command(capsys):
-    code, out, _ = run(capsys, "ramp_adc", "errors", "--json")
+def test_error_table_command(cli):
+    code, out, _ = cli("ramp_adc", "errors", "--json")
     assert code == 0
     rows = json.loads(out)["rows"]
     assert {r["function"] for r in rows} == {"sigmoid", "tanh", "gelu", "silu", "softplus", "relu6", "exp"}
     assert all(r["max_abs_error_lsb"] <= 0.5 + 1e-9 and r["code_mismatches"] == 0 for r in rows)
 
 
-def test_tables_command_finds_the_shipped_tables_current(capsys):
-    code, out, _ = run(capsys, "ramp_adc", "tables")
+def test_tables_command_finds_the_shipped_tables_current(cli):
+    code, out, _ = cli("ramp_adc", "tables")
     assert code == 0 and "equal a fresh build" in out
 
 
@@ -71,15 +64,15 @@ def _npy(tmp_path, name, arr):
         (["arch=lut_column"], "read-only lookup table: set writable: false"),
     ],
 )
-def test_unrealisable_configs_are_one_line_errors(capsys, tmp_path, sets, expect):
+def test_unrealisable_configs_are_one_line_errors(cli, tmp_path, sets, expect):
     args = [a for s in sets for a in ("--set", s)]
-    code, _, err = run(capsys, "generate", "ramp_adc", *args, "-o", str(tmp_path / "out"))
+    code, _, err = cli("generate", "ramp_adc", *args, "-o", str(tmp_path / "out"))
     errors = [ln for ln in err.splitlines() if ln.startswith("neurohdl: error")]
     assert code == 2 and len(errors) == 1 and expect in errors[0], err
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
-def test_bad_tables_are_one_line_errors(capsys, tmp_path):
+def test_bad_tables_are_one_line_errors(cli, tmp_path):
     cases = [
         (
             _npy(tmp_path, "nan.npy", np.full(256, np.nan)),
@@ -92,17 +85,13 @@ def test_bad_tables_are_one_line_errors(capsys, tmp_path):
     spec.write_text(json.dumps({"f": "exp", "in_range": [0, 4], "out_range": [0, 1]}))
     cases.append((str(spec), "lies outside out_range"))
     for path, expect in cases:
-        code, _, err = run(
-            capsys, "generate", "ramp_adc", "--set", f"functions={path}", "-o", str(tmp_path / "o")
-        )
+        code, _, err = cli("generate", "ramp_adc", "--set", f"functions={path}", "-o", str(tmp_path / "o"))
         assert code == 2 and expect in err, err
 
 
-def test_a_user_code_table_converts(capsys, tmp_path):
+def test_a_user_code_table_converts(cli, tmp_path):
     path = _npy(tmp_path, "steps.npy", np.arange(256) // 8)
-    code, _, err = run(
-        capsys, "generate", "ramp_adc", "--set", f"functions={path}", "-o", str(tmp_path / "o")
-    )
+    code, _, err = cli("generate", "ramp_adc", "--set", f"functions={path}", "-o", str(tmp_path / "o"))
     assert code == 0, err
 
 
@@ -115,23 +104,23 @@ def test_a_user_code_table_converts(capsys, tmp_path):
         ([[9, 0, 0, 0, 1]], "'before' 9 must lie in 0..2"),
     ],
 )
-def test_writes_to_slots_that_do_not_exist_are_refused(capsys, tmp_path, cfg, expect):
+def test_writes_to_slots_that_do_not_exist_are_refused(cli, tmp_path, cfg, expect):
     stim = tmp_path / "s.npz"
     np.savez(stim, inputs=np.zeros((2, 16), dtype=np.int64), cfg=np.asarray(cfg, dtype=np.int64))
-    code, _, err = run(capsys, "cosim", "ramp_adc", "--preset", "a", "--stimulus", str(stim))
+    code, _, err = cli("cosim", "ramp_adc", "--preset", "a", "--stimulus", str(stim))
     assert code == 2 and expect in err, err
 
 
-def test_stimulus_codes_out_of_range_are_refused(capsys, tmp_path):
+def test_stimulus_codes_out_of_range_are_refused(cli, tmp_path):
     stim = tmp_path / "s.npz"
     np.savez(stim, inputs=np.full((2, 16), 200, dtype=np.int64), cfg=np.zeros((0, 5), dtype=np.int64))
-    code, _, err = run(capsys, "cosim", "ramp_adc", "--preset", "a", "--stimulus", str(stim))
+    code, _, err = cli("cosim", "ramp_adc", "--preset", "a", "--stimulus", str(stim))
     assert code == 2 and "codes must lie in -128..127" in err
 
 
-def test_perf_command_measures_the_interval(capsys):
-    code, out, _ = run(
-        capsys, "ramp_adc", "perf", "--preset", "a", "--sim", "icarus", "--conversions", "30", "--json"
+def test_perf_command_measures_the_interval(cli):
+    code, out, _ = cli(
+        "ramp_adc", "perf", "--preset", "a", "--sim", "icarus", "--conversions", "30", "--json"
     )
     assert code == 0
     (r,) = json.loads(out)

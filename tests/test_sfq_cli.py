@@ -3,38 +3,31 @@
 import json
 
 from neurohdl.flows.blocks.sfq import BUILTIN
-from neurohdl.flows.cli import main
 
 
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_list_has_sfq_presets(capsys):
-    code, out, _ = run(capsys, "list", "--json")
+def test_list_has_sfq_presets(cli):
+    code, out, _ = cli("list", "--json")
     b = {b["name"]: b for b in json.loads(out)["blocks"]}["sfq"]
     assert code == 0 and {"default", "tiny"} <= set(b["presets"])
 
 
-def test_a_netlist_file_is_a_config(capsys, tmp_path):
-    code, out, _ = run(capsys, "validate", str(BUILTIN / "tiny.yaml"))
+def test_a_netlist_file_is_a_config(cli, tmp_path):
+    code, out, _ = cli("validate", str(BUILTIN / "tiny.yaml"))
     assert code == 0 and "sfq" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "format: sfq-netlist/1\ninputs: [a]\noutputs: [y]\n"
         "elements:\n  - {id: d, type: delai, in: a, out: y}\n"
     )
-    code, _, err = run(capsys, "generate", "--config", str(bad), "-o", str(tmp_path / "o"))
+    code, _, err = cli("generate", "--config", str(bad), "-o", str(tmp_path / "o"))
     assert code == 2 and "d: unknown element type 'delai' (did you mean 'delay'?)" in err
     assert not (tmp_path / "o").exists()
 
 
-def test_xor_command(capsys):
+def test_xor_command(cli):
     """Spec §5 targets: 4/4 correct, margin >= 0.33 for every seed set, >= 0.25 under offsets,
     >= 0.12 over bias scales 950..1225 (worst offset), silent at an input period of 8."""
-    code, out, _ = run(capsys, "sfq", "xor", "--json")
+    code, out, _ = cli("sfq", "xor", "--json")
     r = json.loads(out)
     assert code == 0 and r["correct"] and round(r["margin"], 3) == 0.359
     assert r["deterministic_margin"] == 0.5 and r["seed_set_margin_min"] >= 0.33
