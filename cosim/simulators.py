@@ -11,8 +11,10 @@ from importlib import metadata
 from pathlib import Path
 
 MIN_VERILATOR = (5, 36)
-SIMULATORS = ("icarus", "verilator")
-WAVES = {"icarus": "fst", "verilator": "vcd"}
+SIMULATORS = ("icarus", "verilator", "amaranth")
+WAVES = {"icarus": "fst", "verilator": "vcd", "amaranth": "vcd"}
+#: Simulators that run only the bulk harness (no cocotb, no per-cycle Python drivers).
+BULK_ONLY = ("amaranth",)
 
 
 @dataclass
@@ -78,5 +80,10 @@ def verilator() -> SimInfo:
     return SimInfo("verilator", True, line, path)
 
 
+def amaranth() -> SimInfo:
+    """Amaranth's own Python simulator, in-process; it runs the bulk harness."""
+    return SimInfo("amaranth", True, f"{metadata.version('amaranth')} (pysim)", "in-process")
+
+
 def find(name: str) -> SimInfo:
-    return {"icarus": icarus, "verilator": verilator}[name]()
+    return {"icarus": icarus, "verilator": verilator, "amaranth": amaranth}[name]()

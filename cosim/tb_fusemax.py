@@ -13,8 +13,8 @@ from .testbench import StreamTestbench, check
 
 
 class FusemaxTestbench(StreamTestbench):
-    def __init__(self, dut):
-        super().__init__(dut)
+    def __init__(self, dut, job=None, stim=None, expected=None):
+        super().__init__(dut, job, stim, expected)
         names = fm.FusemaxParams.__dataclass_fields__
         self.fp = fm.FusemaxParams(**{k: v for k, v in self.params.items() if k in names})
         self.jobs = self.stim["jobs"].tolist()
@@ -65,12 +65,14 @@ class FusemaxTestbench(StreamTestbench):
             )
         return out
 
+    def max_cycles(self):
+        return 20 * sum(fm.cycles(M, P, self.fp) + 1 for M, P, _, _ in self.jobs) + 10000
+
 
 @cocotb.test()
 async def fusemax_against_model(dut):
     tb = FusemaxTestbench(dut)
-    n_cycles = sum(fm.cycles(M, P, tb.fp) + 1 for M, P, _, _ in tb.jobs)
-    results = await tb.run(max_cycles=20 * n_cycles + 10000)
+    results = await tb.run(tb.max_cycles())
     dut._log.info(
         "fusemax: seed %d, %d jobs, %s beats out, %d cycles, %d mismatches, counters %s",
         tb.job["seed"], len(tb.jobs), results["received"], results["cycles"], results["mismatch_count"],

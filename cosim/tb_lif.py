@@ -80,14 +80,15 @@ class LifTestbench(StreamTestbench):
         d["s"] = s[:, :n]
         return d
 
+    def max_cycles(self):
+        return 400 * len(self.stim["events"]) + 200 * len(self.scoreboard.expected.get("trace", [])) + 20000
+
 
 @cocotb.test()
 async def lif_against_model(dut):
     tb = LifTestbench(dut)
     n_events = len(tb.stim["events"])
-    results = await tb.run(
-        max_cycles=400 * n_events + 200 * len(tb.scoreboard.expected.get("trace", [])) + 20000
-    )
+    results = await tb.run(tb.max_cycles())
     dut._log.info(
         "lif: seed %d, %d events in, %s beats out, %d cycles, %d mismatches",
         tb.job["seed"],

@@ -64,13 +64,16 @@ class RampAdcTestbench(StreamTestbench):
         c = self.stim["inputs"].shape[1]
         return {"out": np.asarray(received.get("o", []), dtype=np.int64).reshape(-1, c)}
 
+    def max_cycles(self):
+        k_max = 1 << (int(self.params.get("B_in", 8)) + 1)
+        return 40 * (k_max + 8) * (len(self.stim["inputs"]) + len(self.stim["cfg"])) + 10000
+
 
 @cocotb.test()
 async def ramp_adc_against_model(dut):
     tb = RampAdcTestbench(dut)
     n = len(tb.stim["inputs"])
-    k_max = 1 << (int(tb.params.get("B_in", 8)) + 1)
-    results = await tb.run(max_cycles=40 * (k_max + 8) * (n + len(tb.stim["cfg"])) + 10000)
+    results = await tb.run(tb.max_cycles())
     dut._log.info(
         "ramp_adc: seed %d, %d conversions, %d cfg writes, %s beats out, %d cycles, %d mismatches",
         tb.job["seed"],

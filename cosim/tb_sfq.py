@@ -36,12 +36,15 @@ class SfqTestbench(StreamTestbench):
             )
         }
 
+    def max_cycles(self):
+        return 200 * len(self.stim["pulses"]) + 10000
+
 
 @cocotb.test()
 async def sfq_against_model(dut):
     tb = SfqTestbench(dut)
     n = len(tb.stim["pulses"])
-    results = await tb.run(max_cycles=200 * n + 10000)
+    results = await tb.run(tb.max_cycles())
     dut._log.info(
         "sfq: seed %d, %d slots, %s beats out, %d cycles, %d mismatches",
         tb.job["seed"], n, results["received"], results["cycles"], results["mismatch_count"],

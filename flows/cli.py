@@ -141,6 +141,7 @@ def cmd_cosim(args) -> int:
         stimulus=args.stimulus,
         dump=args.dump,
         backpressure=not args.no_backpressure,
+        bulk=args.bulk,
         progress=progress,
     )
     d = res.to_json()
@@ -150,7 +151,10 @@ def cmd_cosim(args) -> int:
         ratio = f"{res.cycles / res.model_cycles:.3f}" if res.model_cycles else "n/a"
         rows = [
             ("block", res.block),
-            ("simulator", sim),
+            (
+                "simulator",
+                f"{sim}, {'bulk (harness in the design)' if res.bulk else 'per-cycle cocotb drivers'}",
+            ),
             ("seed", res.seed),
             ("stimulus", args.stimulus or f"random, {vectors} {registry.get(cfg.block).vectors_meaning}"),
             ("beats in", res.sent),
@@ -165,6 +169,10 @@ def cmd_cosim(args) -> int:
             ("missing", res.missing or "none"),
             ("waves", res.waves or "off"),
             ("log", res.log),
+            (
+                "speed",
+                f"{res.sim_cycles} cycles in {res.sim_seconds} s: {res.cycles_per_second:,.0f} cycles/s",
+            ),
             ("time", f"{res.elapsed_s} s"),
         ]
         if args.dump:
@@ -281,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cosim", help="co-simulate RTL against the golden model")
     _block_args(p, block_required=False)
-    p.add_argument("--sim", choices=("icarus", "verilator"))
+    p.add_argument("--sim", choices=("icarus", "verilator", "amaranth"), help="amaranth implies --bulk")
+    p.add_argument(
+        "--bulk",
+        action="store_true",
+        help="stimulus and captures in memories inside the design: no Python per cycle",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--vectors", type=int, help="amount of random stimulus (see 'neurohdl list')")
     p.add_argument("--waves", choices=("fst", "vcd"))
