@@ -30,10 +30,10 @@ class RampAdcTestbench(StreamTestbench):
         beats = {"i": []}
         for n, row in enumerate(x):
             beat = {"value": [int(v) for v in row]}
-            if "cfg" in self.sources and writes_until[n]:
+            if "cfg" in self.job["ports"] and writes_until[n]:
                 beat["_after"] = {"cfg": int(writes_until[n])}
             beats["i"].append(beat)
-        if "cfg" in self.sources:
+        if "cfg" in self.job["ports"]:
             order = np.argsort(before, kind="stable")
             beats["cfg"] = [
                 {"kind": int(k), "group": int(g), "addr": int(a), "data": int(d), "_after": {"i": int(b)}}

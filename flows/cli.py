@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from . import registry
 from .errors import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, NeurohdlError
@@ -259,14 +260,68 @@ def cmd_demo(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise NeurohdlError(f"--limit must be at least 1, got {args.limit}")
     summary = run_demo(
-        blocks, out=args.out, sim=args.sim, steps=args.steps or [16, 32], limit=args.limit, progress=progress
-    )
+        blocks, out=args.out, sim=args.sim, steps=args.steps or [16, 32], limit=args.limit, quick=args.quick,
+        progress=progress,
+    )  # fmt: skip
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         print(summary["markdown"])
         print(f"report folder: {summary['out']}")
     return EXIT_OK if summary["passed"] else EXIT_MISMATCH
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    blocks = args.blocks or registry.names()
+    for name in blocks:
+        registry.get(name)
+    r = run_bench(blocks, quick=args.quick, out=args.out, progress=progress)
+    print(r["markdown"])
+    print(f"\nsaved {r['json']} and {Path(r['json']).with_suffix('.md')}")
+    failed = [
+        f"{b} {m}"
+        for b, x in r["results"]["blocks"].items()
+        for m, c in x["cosim"].items()
+        if not c["passed"]
+    ]
+    if failed:
+        print(f"FAIL: mismatches in {', '.join(failed)}")
+    return EXIT_MISMATCH if failed else EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .report import render
+
+    progress(f"report of {args.build_dir}")
+    path = render(args.build_dir)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB, plots embedded)")
+    return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import parse_grid, run_sweep
+
+    registry.get(args.block)
+    grid = parse_grid(args.param, args.block)
+    if args.jobs < 1:
+        raise NeurohdlError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.vectors < 1:
+        raise NeurohdlError(f"--vectors must be at least 1, got {args.vectors}")
+    sim = None if args.sim == "none" else args.sim
+    if not sim and not args.target:
+        raise NeurohdlError("nothing to measure: give --target, or leave --sim on")
+    r = run_sweep(
+        args.block, grid, preset=args.preset, target=args.target, sim=sim, vectors=args.vectors,
+        jobs=args.jobs, dask=args.dask, out=args.out or f"build/sweep/{args.block}", progress=progress,
+    )  # fmt: skip
+    print(r["markdown"])
+    failed = [p for p in r["doc"]["points"] if p["status"] != "ok"]
+    plot = f" and {r['plot']}" if r["plot"] else ""
+    print(f"\nsaved {r['json']}, {Path(r['json']).with_suffix('.md')}{plot}")
+    print(f"{len(r['doc']['points']) - len(failed)} points ok, {len(failed)} failed")
+    return EXIT_MISMATCH if failed else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,8 +376,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, action="append", help="timesteps (repeatable)")
     p.add_argument("--limit", type=int, help="run only the first N test items in RTL")
     p.add_argument("--out", default="build/demo", help="output folder")
+    p.add_argument("--quick", action="store_true", help="Icarus only (bulk), no synthesis, no application")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of a demo's results")
+    p.add_argument("build_dir", help="a demo's output folder (neurohdl demo --out)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "sweep", help="generate, co-simulate and synthesise over a parameter grid, in parallel"
+    )
+    p.add_argument("block", help="block name")
+    p.add_argument(
+        "--param", action="append", default=[], metavar="NAME=V1,V2,...", help="a grid axis (repeatable)"
+    )
+    p.add_argument("--preset", help="the preset the grid starts from")
+    p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
+    p.add_argument("--sim", choices=("icarus", "verilator", "amaranth", "none"), default="icarus")
+    p.add_argument("--vectors", type=int, default=10, help="co-simulation stimulus per point")
+    p.add_argument("--jobs", type=int, default=2, help="parallel points (local pool, or local Dask workers)")
+    p.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler (tcp://host:port), or 'local'")
+    p.add_argument("--out", help="output folder (default build/sweep/BLOCK)")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "bench", help="the benchmark suite: speed, cycles, area, Fmax, errors beside the spec's anchors"
+    )
+    p.add_argument("blocks", nargs="*", help="blocks (default: every block)")
+    p.add_argument(
+        "--quick", action="store_true", help="smaller stimulus, one target, all simulators for lif only"
+    )
+    p.add_argument("--out", default="build/bench", help="output folder (results.json, results.md)")
+    p.set_defaults(func=cmd_bench)
 
     for name in registry.names():
         block = registry.get(name)

@@ -84,6 +84,17 @@ class Block:
     def cycle_model(self, model: Any, stimulus: dict[str, np.ndarray]) -> int | None:
         return None
 
+    #: The spec's numbers to beat, as (what, value and source) rows for ``neurohdl bench``.
+    anchors: tuple[tuple[str, str], ...] = ()
+
+    def cycle_limit(self, model: Any, stimulus: dict[str, np.ndarray]) -> tuple[float, str] | None:
+        """The physical limit on the stimulus's cycles (spec), and the formula's name."""
+        return None
+
+    def figures(self, quick: bool) -> list[tuple[str, str, str]]:
+        """Error and application figures for ``neurohdl bench``: (figure, ours, spec's bound or anchor)."""
+        return []
+
     def check_stimulus(self, stim: dict[str, np.ndarray], model: Any, source: str) -> None:
         """Keys, dtypes and shapes of a user's stimulus file."""
         missing = [k for k in self.stimulus_keys if k not in stim]

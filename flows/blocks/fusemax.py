@@ -171,6 +171,31 @@ class FusemaxBlock(Block):
         result["markdown"] = fusemax_tools.digits_table(result)
         return result
 
+    anchors = (
+        ("FuseMax MAC utilisation, 256x256, E=F=64", "0.831 (1K) -> 0.901 (4K) (spec)"),
+        ("baseline int8 MAC array, ECP5-25F 4x4", "1,230 LUT4, 470 FF, 15 MULT18X18D, 102 MHz (spec)"),
+        ("baseline, UP5K 2x4 (SB_MAC16)", "369 LUT4, 8 DSP, 62 MHz (spec)"),
+    )
+
+    def figures(self, quick: bool) -> list[tuple[str, str, str]]:
+        from ..fusemax_tools import error_table
+
+        return [
+            (
+                f"error vs float attention, {r['config']}, M={r['M']}",
+                f"{r['max_lsb']:.3f} / {r['rms_lsb']:.4f} LSB (max / rms)"
+                if "max_lsb" in r
+                else f"{100 * r['exact_fraction']:.2f} % correctly rounded",
+                f"<= {r['must_max']} / {r['must_rms']}"
+                if "max_lsb" in r
+                else f">= {100 * r['must_min']:.1f} %",
+            )
+            for r in error_table(256 if quick else 4096)
+        ]
+
+    def cycle_limit(self, build: FusemaxBuild, stim: dict) -> tuple[float, str]:
+        return sum(model.t_ideal(M, P, build.fp) for M, P, _, _ in stim["jobs"].tolist()), "P*M*(E+F)/(R*C)"
+
     def cycle_model(self, build: FusemaxBuild, stim: dict) -> int | None:
         """First handshake to last ``o`` handshake without back-pressure: each job's ``cycles()``
         plus its ``cfg`` cycle, up to the last job that emits anything."""

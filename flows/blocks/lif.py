@@ -157,6 +157,16 @@ class LifBlock(Block):
     def cycle_model(self, net: model.LifNetwork, stim: dict) -> int:
         return model.cycles(model.LifModel(net).run(stim["events"]), net.params)
 
+    anchors = (
+        ("SOP/cycle, ODIN / tinyODIN", "0.5 (spec §4); targets >= 6.0 at P=8, >= 0.85 at P=1"),
+        ("tinyODIN full on ECP5-25F, pinned flow", "2,960 LUT4, 1,810 FF, 17 DP16KD, 38.4-39.9 MHz (spec)"),
+        ("Fmax goals", ">= 100 MHz ECP5-25F, >= 50 MHz UP5K (spec)"),
+    )
+
+    def cycle_limit(self, net: model.LifNetwork, stim: dict) -> tuple[float, str]:
+        r, p = model.LifModel(net).run(stim["events"]), net.params
+        return r.effective_acs / p.P + r.ticks * p.G * p.P / p.Q, "Effective_ACs/P + T*G*P/Q"
+
     def check_stimulus(self, stim: dict, net: model.LifNetwork, source: str) -> None:
         super().check_stimulus(stim, net, source)
         ev = stim["events"]

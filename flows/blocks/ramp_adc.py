@@ -227,6 +227,28 @@ class RampAdcBlock(Block):
         _, k_run = bank.run(stim["inputs"])
         return stream_cycles(bank, k_run)
 
+    anchors = (
+        ("NL-ADC prototype, C=32, sigmoid, N=5", "87 LUT4+116 carry, 103 FF, 71.3 MHz UP5K; 140.7 MHz ECP5"),
+        ("shared-LUT baseline, C=32", "320 LUT4, 86 FF, 30.8 MHz UP5K (spec)"),
+    )
+
+    def figures(self, quick: bool) -> list[tuple[str, str, str]]:
+        from ..ramp_adc_tools import error_table
+
+        return [
+            (
+                f"{r['function']}, B_in 8, N 5: error vs ideal quantised",
+                f"max {r['max_abs_error_lsb']:.3f} LSB, rms {r['rms_error_lsb']:.3f}, "
+                f"{r['code_mismatches']} codes off",
+                "|e| <= 0.5 LSB, 0 codes off",
+            )
+            for r in error_table(8, 5, ["sigmoid", "tanh"] if quick else list(model.FUNCTIONS))
+        ]
+
+    def cycle_limit(self, bank: model.RampBank, stim: dict) -> tuple[float, str]:
+        _, k_run = bank.run(stim["inputs"], stim["cfg"])
+        return float(k_run.sum()), "K_run steps per conversion (one level per step)"
+
     def check_stimulus(self, stim: dict, bank: model.RampBank, source: str) -> None:
         super().check_stimulus(stim, bank, source)
         p = bank.params

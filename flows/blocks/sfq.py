@@ -90,5 +90,27 @@ class SfqBlock(Block):
     def cycle_model(self, build: SfqBuild, stim: dict) -> int:
         return len(stim["pulses"]) + 1  # one slot per clock: T beats take T + 1 cycles (spec §4)
 
+    anchors = (
+        ("XOR T1 prototype, HX8K", "183 LC, 118.6 MHz (spec)"),
+        ("golden model speed", ">= 10x PyLSE on the same circuits (spec gate)"),
+    )
+
+    def figures(self, quick: bool) -> list[tuple[str, str, str]]:
+        from ..sfq_tools import run_bench
+
+        r = run_bench(1 if quick else 3)
+        return [
+            (
+                f"golden model, XOR {x['pulses']} pulses, inputs {x['pair']}",
+                f"{x['golden_events_per_s'] / 1e3:.0f} k pulse-events/s",
+                f"PyLSE {x['pylse_events_per_s'][1] / 1e3:.0f} k; "
+                f"gate {r['gate_golden'][x['pulses']] / 1e3:.0f} k",
+            )
+            for x in r["rows"]
+        ]
+
+    def cycle_limit(self, build: SfqBuild, stim: dict) -> tuple[float, str]:
+        return len(stim["pulses"]), "one slot per clock"
+
 
 register(SfqBlock())
