@@ -301,10 +301,10 @@ def cmd_report(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import parse_grid, run_sweep
+    from .sweep import parse_points, run_sweep
 
     registry.get(args.block)
-    grid = parse_grid(args.param, args.block)
+    points = parse_points(args.param, args.point, args.block)
     if args.jobs < 1:
         raise NeurohdlError(f"--jobs must be at least 1, got {args.jobs}")
     if args.vectors < 1:
@@ -313,7 +313,7 @@ def cmd_sweep(args) -> int:
     if not sim and not args.target:
         raise NeurohdlError("nothing to measure: give --target, or leave --sim on")
     r = run_sweep(
-        args.block, grid, preset=args.preset, target=args.target, sim=sim, vectors=args.vectors,
+        args.block, points, preset=args.preset, target=args.target, sim=sim, vectors=args.vectors,
         jobs=args.jobs, dask=args.dask, out=args.out or f"build/sweep/{args.block}", progress=progress,
     )  # fmt: skip
     print(r["markdown"])
@@ -390,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("block", help="block name")
     p.add_argument(
         "--param", action="append", default=[], metavar="NAME=V1,V2,...", help="a grid axis (repeatable)"
+    )
+    p.add_argument(
+        "--point", action="append", default=[], metavar="NAME=V,NAME=V", help="one more point (repeatable)"
     )
     p.add_argument("--preset", help="the preset the grid starts from")
     p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))

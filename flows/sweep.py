@@ -4,7 +4,7 @@ Points run in parallel on a local process pool, or on a Dask distributed cluster
 point is saved as ``DIR/points/<key>.json`` (the key hashes the block, preset, parameters, target,
 simulator, vectors and seed), so re-running the same sweep reuses it; a point that fails keeps its
 reason in the table and the others still finish. The table (``sweep.md``/``sweep.json``) lists the
-points in grid order, so it is the same whichever executor ran them; ``pareto.png`` plots area
+points in the order given, so it is the same whichever executor ran them; ``pareto.png`` plots area
 against Fmax, coloured by cycles, with the Pareto-optimal points marked.
 """
 
@@ -26,26 +26,42 @@ from .results import markdown_table, save_results
 SEED = 1
 
 
-def parse_grid(specs: list[str], block: str) -> dict[str, list[str]]:
-    """``["P=1,2,4", "Q=1,2"]`` as ``{"P": ["1", "2", "4"], "Q": ["1", "2"]}``; names are checked."""
+def _check_name(name: str, block: str, flag: str) -> None:
     from .config import did_you_mean
 
     schema = registry.get(block).schema
+    if name not in schema:
+        raise ConfigError(f"{flag} {name}: {block} has no such parameter{did_you_mean(name, schema)}")
+
+
+def parse_points(grid_specs: list[str], point_specs: list[str], block: str) -> list[dict[str, str]]:
+    """The sweep's points: the product of the ``--param NAME=V1,V2,...`` axes, then each
+    ``--point NAME=V,NAME=V`` as given (for parameters that must change together)."""
     grid: dict[str, list[str]] = {}
-    for spec in specs:
+    for spec in grid_specs:
         name, sep, values = spec.partition("=")
         name = name.strip()
         vals = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not name or not vals:
             raise ConfigError(f"--param {spec!r}: expected NAME=V1,V2,...")
-        if name not in schema:
-            raise ConfigError(f"--param {name}: {block} has no such parameter{did_you_mean(name, schema)}")
+        _check_name(name, block, "--param")
         if name in grid:
             raise ConfigError(f"--param {name} is given twice")
         grid[name] = vals
-    if not grid:
-        raise ConfigError("give at least one --param NAME=V1,V2,...")
-    return grid
+    points = [dict(zip(grid, vals, strict=True)) for vals in itertools.product(*grid.values())]
+    points = points if grid else []
+    for spec in point_specs:
+        point = {}
+        for item in spec.split(","):
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise ConfigError(f"--point {spec!r}: expected NAME=V,NAME=V,...")
+            _check_name(name.strip(), block, "--point")
+            point[name.strip()] = value.strip()
+        points.append(point)
+    if not points:
+        raise ConfigError("give at least one --param NAME=V1,V2,... or --point NAME=V,...")
+    return points
 
 
 def point_key(spec: dict) -> str:
@@ -93,7 +109,7 @@ def run_point(spec: dict) -> dict:
 
 def run_sweep(
     block: str,
-    grid: dict[str, list[str]],
+    points: list[dict[str, str]],
     *,
     preset: str | None,
     target: str | None,
@@ -107,10 +123,8 @@ def run_sweep(
     registry.get(block)
     out = Path(out).resolve()
     (out / "points").mkdir(parents=True, exist_ok=True)
-    names = list(grid)
     specs = []
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(names, values, strict=True))
+    for params in points:
         spec = {
             "block": block,
             "preset": preset,
@@ -148,7 +162,7 @@ def run_sweep(
             for f in as_completed(futures):
                 finished(futures[f], f.result())
     rows = [results[s["key"]] for s in specs]
-    doc = {"block": block, "preset": preset, "grid": grid, "target": target, "sim": sim, "points": rows}
+    doc = {"block": block, "preset": preset, "target": target, "sim": sim, "points": rows}
     md = table(doc)
     path = save_results(out, "sweep", doc, md)
     plot = pareto_plot(rows, out / "pareto.png", f"{block} sweep" + (f" on {target}" if target else ""))

@@ -92,7 +92,14 @@ def _count(cells: dict, names: tuple[str, ...]) -> int:
 def _failure_reason(log: Path) -> str:
     lines = log.read_text(errors="replace").splitlines()
     errs = [ln.strip() for ln in lines if "ERROR" in ln or "Error" in ln]
-    return errs[0] if errs else (lines[-1].strip() if lines else "no log")
+    if errs:
+        return errs[0]
+    stdout = log.with_suffix(".stdout")
+    last = lines[-1].strip() if lines else "its start"
+    if stdout.is_file() and "Wasm" in stdout.read_text(errors="replace"):
+        # YoWASP's Yosys runs in WebAssembly, whose memory ends at 4 GiB.
+        return f"yosys crashed in WebAssembly during '{last}': the design is too large to synthesise here"
+    return last
 
 
 def synth(

@@ -55,7 +55,9 @@ def test_report_of_a_demo_opens_without_console_errors(tmp_path, cli):
     shot = imread(tmp_path / "report.png")
     drawn = (shot[..., :3] < 0.9).any(axis=-1).mean()
     colours = len(np.unique((shot[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0))
-    assert drawn > 0.01 and colours > 1000, f"the screenshot looks empty ({drawn:.3f} drawn, {colours} colours)"
+    assert drawn > 0.01 and colours > 1000, (
+        f"the screenshot looks empty ({drawn:.3f} drawn, {colours} colours)"
+    )
 
 
 def test_report_needs_a_demo_folder(tmp_path, cli):

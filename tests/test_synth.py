@@ -38,12 +38,3 @@ def test_wide_core_gets_the_pin_light_wrapper(build_root, capsys):
     assert code == 0
     assert r["port_bits"] > 39 and "wrapper" in r["wrapper"] and "exceed" in r["wrapper"]
     assert r["bram"] >= 3
-
-
-def test_design_too_large_fails_with_the_reason(build_root, capsys):
-    """16 CUBA lanes (64 multipliers, thousands of LUTs) do not fit the UP5K."""
-    argv = ["synth", "lif", "--preset", "tiny", "--set", "P=16", "--set", "Q=16", "--target", "ice40-up5k"]
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 1
-    assert "does not fit ice40-up5k: it needs" in err and "the device has" in err
