@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 SRC    := hdl models cosim flows tests
 
-.PHONY: venv sysdeps test lint demo digits clean
+.PHONY: venv sysdeps test lint demo digits bench report clean
 
 venv: $(STAMP)
 
@@ -18,17 +18,18 @@ $(STAMP): pyproject.toml | sysdeps
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Icarus, a C++ toolchain (Verilator builds) and venv support come from Debian.
+# Icarus, a C++ toolchain (Verilator builds), venv support and Chromium (the report's browser
+# test) come from Debian.
 sysdeps:
 	@missing=""; \
-	for t in iverilog vvp g++ make perl; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in iverilog vvp g++ make perl chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages for:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog g++ make perl python3-venv >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog g++ make perl python3-venv chromium >/dev/null; \
 	  else \
-	    echo "missing:$$missing; run: sudo apt-get install iverilog g++ make perl python3-venv" >&2; exit 3; \
+	    echo "missing:$$missing; run: sudo apt-get install iverilog g++ make perl python3-venv chromium" >&2; exit 3; \
 	  fi; \
 	fi
 
@@ -41,6 +42,12 @@ test: lint
 
 demo: venv
 	$(BIN)/neurohdl demo --out build/demo
+
+bench: venv
+	$(BIN)/neurohdl bench --quick --out build/bench
+
+report: venv
+	$(BIN)/neurohdl report build/demo
 
 digits: venv
 	$(BIN)/neurohdl demo lif --out build/demo
