@@ -123,7 +123,14 @@ def cmd_cosim(args) -> int:
     from ..cosim.runner import run_cosim
 
     cfg = _resolve(args)
+    from ..cosim.simulators import SIMULATORS
+    from .config import did_you_mean
+
     sim = args.sim or cfg.cosim.get("sim", "icarus")
+    if sim not in SIMULATORS:
+        raise NeurohdlError(
+            f"cosim.sim: {sim!r} is not one of {', '.join(SIMULATORS)}{did_you_mean(sim, SIMULATORS)}"
+        )
     seed = args.seed if args.seed is not None else cfg.cosim.get("seed", 1)
     vectors = args.vectors if args.vectors is not None else cfg.cosim.get("vectors", 20)
     if vectors < 1:
@@ -142,7 +149,7 @@ def cmd_cosim(args) -> int:
         stimulus=args.stimulus,
         dump=args.dump,
         backpressure=not args.no_backpressure,
-        bulk=args.bulk,
+        bulk=args.bulk or bool(cfg.cosim.get("bulk", False)),
         progress=progress,
     )
     d = res.to_json()
@@ -250,18 +257,27 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .demo import TARGETS, run_demo
+    from .synth import TARGETS as KNOWN
 
-    blocks = [args.block] if args.block else registry.names()
+    blocks = args.blocks or registry.names()
     for name in blocks:
         registry.get(name)
+    targets = (
+        TARGETS
+        if args.targets is None
+        else tuple(t for t in args.targets.split(",") if t not in ("", "none"))
+    )
+    for t in targets:
+        if t not in KNOWN:
+            raise NeurohdlError(f"--targets {t}: not one of {', '.join(KNOWN)}")
     if args.steps and not all(1 <= t <= 1024 for t in args.steps):
         raise NeurohdlError(f"--steps must lie in 1..1024, got {args.steps}")
     if args.limit is not None and args.limit < 1:
         raise NeurohdlError(f"--limit must be at least 1, got {args.limit}")
     summary = run_demo(
         blocks, out=args.out, sim=args.sim, steps=args.steps or [16, 32], limit=args.limit, quick=args.quick,
-        progress=progress,
+        targets=targets, progress=progress,
     )  # fmt: skip
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -371,8 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("demo", help="generate, co-simulate, synthesise and run the application of blocks")
-    p.add_argument("block", nargs="?", help="one block (default: every block)")
+    p.add_argument("blocks", nargs="*", help="blocks (default: every block)")
     p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
+    p.add_argument(
+        "--targets", help="comma-separated synthesis targets, or 'none' (default: ice40-up5k,ecp5-25k)"
+    )
     p.add_argument("--steps", type=int, action="append", help="timesteps (repeatable)")
     p.add_argument("--limit", type=int, help="run only the first N test items in RTL")
     p.add_argument("--out", default="build/demo", help="output folder")

@@ -12,7 +12,7 @@ import yaml
 from .errors import ConfigError
 
 SECTIONS = {
-    "cosim": {"sim": str, "seed": int, "vectors": int, "waves": str},
+    "cosim": {"sim": str, "seed": int, "vectors": int, "waves": str, "bulk": bool},
     "synth": {"target": str, "seed": int},
 }
 

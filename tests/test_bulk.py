@@ -72,3 +72,13 @@ def test_bulk_catches_a_missing_or_extra_beat(change, monkeypatch, build_root):
         assert res.mismatches and "no more beats expected" in str(res.mismatches[0]["expected"])
     else:
         assert res.missing == {"ev_out": 1} and res.timed_out
+
+
+def test_cli_bulk_and_a_bad_simulator(cli, tmp_path):
+    code, out, err = cli("cosim", "lif", "--preset", "tiny", "--sim", "amaranth", "--vectors", "2")
+    assert code == 0, err
+    assert "amaranth, bulk (harness in the design)" in out and "cycles/s" in out and "PASS" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("block: lif\npreset: tiny\ncosim:\n  sim: icarsu\n")
+    code, _, err = cli("cosim", "--config", str(bad))
+    assert code == 2 and "'icarsu' is not one of" in err and "icarus" in err and "Traceback" not in err
