@@ -319,8 +319,9 @@ def cmd_report(args) -> int:
 def cmd_sweep(args) -> int:
     from .sweep import parse_points, run_sweep
 
-    registry.get(args.block)
+    block = registry.get(args.block)
     points = parse_points(args.param, args.point, args.block)
+    preset = args.preset or ("default" if "default" in block.presets else None)
     if args.jobs < 1:
         raise NeurohdlError(f"--jobs must be at least 1, got {args.jobs}")
     if args.vectors < 1:
@@ -329,7 +330,7 @@ def cmd_sweep(args) -> int:
     if not sim and not args.target:
         raise NeurohdlError("nothing to measure: give --target, or leave --sim on")
     r = run_sweep(
-        args.block, points, preset=args.preset, target=args.target, sim=sim, vectors=args.vectors,
+        args.block, points, preset=preset, sets=args.set, target=args.target, sim=sim, vectors=args.vectors,
         jobs=args.jobs, dask=args.dask, out=args.out or f"build/sweep/{args.block}", progress=progress,
     )  # fmt: skip
     print(r["markdown"])
@@ -413,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--point", action="append", default=[], metavar="NAME=V,NAME=V", help="one more point (repeatable)"
     )
-    p.add_argument("--preset", help="the preset the grid starts from")
+    p.add_argument("--preset", help="the preset the points start from (default: the block's 'default')")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed for every point")
     p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
     p.add_argument("--sim", choices=("icarus", "verilator", "amaranth", "none"), default="icarus")
     p.add_argument("--vectors", type=int, default=10, help="co-simulation stimulus per point")

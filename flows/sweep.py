@@ -80,7 +80,9 @@ def run_point(spec: dict) -> dict:
     try:
         result["stage"] = "config"
         cfg = registry.resolve(
-            spec["block"], preset=spec["preset"], sets=[f"{k}={v}" for k, v in spec["params"].items()]
+            spec["block"],
+            preset=spec["preset"],
+            sets=[*spec["sets"], *(f"{k}={v}" for k, v in spec["params"].items())],
         )
         result["stage"] = "generate"
         man = generate(cfg, out / "points" / spec["key"] / "rtl")
@@ -112,6 +114,7 @@ def run_sweep(
     points: list[dict[str, str]],
     *,
     preset: str | None,
+    sets: list[str] = (),
     target: str | None,
     sim: str | None,
     vectors: int,
@@ -128,6 +131,7 @@ def run_sweep(
         spec = {
             "block": block,
             "preset": preset,
+            "sets": list(sets),
             "params": params,
             "target": target,
             "sim": sim,
@@ -162,7 +166,7 @@ def run_sweep(
             for f in as_completed(futures):
                 finished(futures[f], f.result())
     rows = [results[s["key"]] for s in specs]
-    doc = {"block": block, "preset": preset, "target": target, "sim": sim, "points": rows}
+    doc = {"block": block, "preset": preset, "sets": list(sets), "target": target, "sim": sim, "points": rows}
     md = table(doc)
     path = save_results(out, "sweep", doc, md)
     plot = pareto_plot(rows, out / "pareto.png", f"{block} sweep" + (f" on {target}" if target else ""))
@@ -211,6 +215,7 @@ def table(doc: dict) -> str:
              r.get("dsp", ""), r.get("fmax_mhz", ""), r.get("cycles", ""), r["reason"]]
         )  # fmt: skip
     head = f"sweep of {doc['block']}" + (f" (preset {doc['preset']})" if doc["preset"] else "")
+    head += f", with {' '.join(doc['sets'])}" if doc["sets"] else ""
     head += f", target {doc['target'] or 'none'}, co-simulation {doc['sim'] or 'none'}"
     return (
         head

@@ -192,6 +192,7 @@ def test_unknown_target(cli):
         (["demo", "lif", "--steps", "0"], "--steps must lie in 1..1024"),
         (["demo", "lif", "--limit", "0"], "--limit must be at least 1"),
         (["demo", "nope"], "unknown block 'nope'"),
+        (["demo", "lif", "--targets", "xc7a35t"], "--targets xc7a35t: not one of"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(cli, argv, expect):
