@@ -23,7 +23,7 @@ SEED = 1
 #: Per block: (preset, vectors) of the suite, quick and full.
 SUITE = {
     True: {
-        "lif": ("default", 100),
+        "lif": ("default", 200),
         "ramp_adc": ("default", 24),
         "sfq": ("default", 4000),
         "fusemax": ("tiny", 3),
