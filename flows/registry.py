@@ -41,6 +41,8 @@ class Block:
     vectors_meaning: str = "vectors"
     lut_mapper: str = "abc9"  # or "abc": Yosys' classic ABC maps the block's LUTs (say why)
     lut_mapper_why: str = ""
+    #: Why the demo does not synthesise the default preset (empty: it does).
+    demo_no_synth: str = ""
 
     @property
     def schema(self) -> dict[str, Param]:

@@ -40,6 +40,10 @@ class FusemaxBlock(Block):
     vectors_meaning = "attention jobs (the first of size M x P, then random sizes and corner cases)"
     lut_mapper = "abc"
     lut_mapper_why = "ABC9 maps each PE's variable scale shift to ~2.5x the LUT4s of classic ABC"
+    demo_no_synth = (
+        "the default 8x8 array fits neither demo target (it needs an ECP5-85F: "
+        "neurohdl synth fusemax --preset default --target ecp5-85k, over 20 min)"
+    )
     params = (
         Param("R", int, 8, "Array rows: keys per epoch (the golden model depends on it)", 1, 64),
         Param("C", int, 8, "Array columns: queries per tile", 1, 64),
