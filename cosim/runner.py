@@ -338,7 +338,7 @@ def _run_cocotb(sim, info, block, text, build_dir, run_dir, seed, waves, progres
     env = dict(info.env)
     if sim == "verilator" and bulk:
         # A bulk run is all simulation: worth Verilator's slower -O3 C++ build (default -Os).
-        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} OPT_FAST=-O3".strip()
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} OPT_FAST=-O3 OPT_GLOBAL=-O3".strip()
     with _env(env), _locked(build_dir):
         if not src.exists() or src.read_text() != text:
             src.write_text(text)
