@@ -23,7 +23,7 @@ SEED = 1
 #: Per block: (preset, vectors) of the suite, quick and full.
 SUITE = {
     True: {
-        "lif": ("default", 200),
+        "lif": ("default", 300),
         "ramp_adc": ("default", 24),
         "sfq": ("default", 4000),
         "fusemax": ("tiny", 3),
@@ -40,6 +40,9 @@ TARGETS = {True: ("ecp5-25k",), False: ("ice40-up5k", "ice40-hx8k", "ecp5-25k")}
 MODES = (("amaranth", True), ("icarus", False), ("icarus", True), ("verilator", False), ("verilator", True))
 #: Blocks whose quick run measures every mode; the others measure the fastest of each kind.
 QUICK_ALL_MODES = ("lif",)
+#: Runs per compiled-simulator bulk mode; the fastest counts (the first pays for a cold binary and
+#: cold memory pages, a few hundredths of a second that matter at a million cycles per second).
+REPEATS = 3
 
 
 def _mode_name(sim: str, bulk: bool) -> str:
@@ -71,18 +74,18 @@ def bench_block(name: str, *, quick: bool, out: Path, progress: Callable[[str], 
     r["cosim"] = {}
     for sim, bulk in modes:
         progress(f"{name}: cosim {_mode_name(sim, bulk)}")
-        res = run_cosim(
-            cfg,
-            sim=sim,
-            seed=SEED,
-            stimulus=str(stim_path),
-            bulk=bulk,
-            build_root=out / "cosim",
-            progress=progress,
-        )
+        runs = [
+            run_cosim(
+                cfg, sim=sim, seed=SEED, stimulus=str(stim_path), bulk=bulk, build_root=out / "cosim",
+                progress=progress,
+            )
+            for _ in range(REPEATS if bulk and sim != "amaranth" else 1)
+        ]  # fmt: skip
+        res = max(runs, key=lambda x: x.cycles_per_second)
         r["cosim"][_mode_name(sim, bulk)] = {
-            "passed": res.passed,
-            "mismatches": len(res.mismatches),
+            "passed": all(x.passed for x in runs),
+            "mismatches": sum(len(x.mismatches) for x in runs),
+            "runs": len(runs),
             "cycles": res.cycles,
             "sim_cycles": res.sim_cycles,
             "sim_seconds": res.sim_seconds,
@@ -171,7 +174,9 @@ def markdown(doc: dict) -> str:
     parts = [
         f"# neurohdl bench ({'quick' if doc['quick'] else 'full'}, seed {SEED}, {doc['seconds']} s)",
         "## Co-simulation speed (DUT cycles per second, same design and stimulus)",
-        markdown_table(speed_rows, ["block", "simulator", "result", "cycles", "cycles/s", "ratio", "wall s"]),
+        markdown_table(
+            speed_rows, ["block", "simulator", "result", "cycles", "cycles/s (best run)", "ratio", "wall s"]
+        ),
         "## RTL cycles without back-pressure against the model and the physical limit",
         markdown_table(
             cycle_rows,
