@@ -241,7 +241,7 @@ h1 { border-bottom: 2px solid #444; } h2 { margin-top: 2em; border-bottom: 1px s
 img { max-width: 100%; border: 1px solid #ddd; } figure { margin: 1em 0; }
 figcaption { font-size: 0.9em; color: #555; } table { border-collapse: collapse; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
-.fail { color: #b00; font-weight: bold; }
+.fail { color: #b00; font-weight: bold; } pre { overflow-x: auto; font-size: 0.8em; }
 """
 
 
