@@ -19,13 +19,13 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
 
+from ..hdl.bulk_harness import SETTLE_CYCLES, throttle_threshold
 from .drivers import CycleLoop, Mismatch, Scoreboard, StreamSink, StreamSource, Throttle
 from .payload import Codec
 
 #: Probability that a source offers a beat / a sink is ready in a cycle, drawn per stream per seed.
 SOURCE_PROBS = (1.0, 0.8, 0.5, 0.3)
 SINK_PROBS = (1.0, 0.5, 0.1)  # stall probability 0, 0.5, 0.9 (spec)
-SETTLE_CYCLES = 64
 
 
 class StreamTestbench:
@@ -203,8 +203,6 @@ class StreamTestbench:
 
     async def run_bulk(self, io: BulkAccess, max_cycles: int) -> dict:
         """The bulk run: load the harness's memories, let it run alone, read the captures back."""
-        from ..hdl.bulk_harness import throttle_threshold
-
         sources, sinks = self.bulk_plan()
         await io.reset()
         for sel, (stream, other) in enumerate(self.bulk["load_map"]):
