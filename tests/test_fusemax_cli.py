@@ -88,3 +88,16 @@ def test_errors_and_cycle_tables(cli):
     at = {(r["R"], r["E"], r["M"]): r for r in f}
     assert code == 0 and at[(4, 64, 1024)]["u_interleaved"] > at[(4, 64, 1024)]["u_fusemax"]
     assert at[(8, 128, 1048576)]["u_interleaved"] > 0.98
+
+
+def test_fpga_table_and_its_bad_target(cli):
+    from neurohdl.flows.fusemax_tools import fpga_table
+
+    code, _, err = cli("fusemax", "fpga", "--targets", "ice40-hx8k")
+    assert code == 2 and "no fusemax goal for target 'ice40-hx8k'" in err
+    base = {"target": "ecp5-25k", "design": "naive MAC array", "R": 4, "C": 4, "u": 1.0, "fmax_mhz": 100.0}
+    slow = {**base, "design": "fusemax (ecp5_25k)", "u": 0.97, "fmax_mhz": 50.0, "lut4": 14087}
+    big = {**base, "design": "fusemax (ecp5_25k)", "u": 0.97, "error": "fusemax does not fit ecp5-25k"}
+    md = fpga_table([slow, base, big])
+    assert "| 14,087 |" in md and "no: fits; Fmax 0.50x the baseline's" in md
+    assert "no: fusemax does not fit ecp5-25k" in md and "1,230 LUT, 470 FF, 15 DSP, 102 MHz" in md
