@@ -3,12 +3,14 @@ head in one pass over the keys, with a correction row of C units and a restoring
 
 Keys of the current epoch run along rows, queries of the current tile along columns. Each epoch is a
 sequence of slots on one multiplier per PE: ``QK`` (E slots, one multiply-accumulate each),
-``SC1``/``SC2`` (scale S Cs to log2 units in two passes), ``EX1``/``EX2`` (exp2 ROM read, rounding
-shift) and ``PV`` (F slots, one product per PE into the column add tree). The interleaved schedule
-runs ``QK(g) SC(g) EX(g-1) PV(g-1)`` so the max tree and the running-max update of epoch g hide
-behind epoch g+1's QK; the serial one runs each epoch to completion and waits for each tile's
-division. Numerics are identical (the golden model is :func:`neurohdl.models.fusemax.attention_int`);
-cycle counts follow :func:`~neurohdl.models.fusemax.cycles`.
+``SC1``/``SC2`` (scale S Cs to log2 units in two passes, after one cycle for the last QK sum) and
+``PV`` (F slots, one product per PE into the column add tree). exp2 (ROM read, rounding shift, p
+written: three cycles) needs no multiplier, so it runs beside the slots as soon as its epoch's running
+max is in the PEs. The interleaved schedule runs ``QK(g) SC(g) PV(g-1)`` with epoch g-1's exp2 during
+QK(g), so the max tree and the running-max update of epoch g hide behind epoch g+1's QK; the serial
+one runs each epoch to completion and waits for each tile's division. Numerics are identical (the
+golden model is :func:`neurohdl.models.fusemax.attention_int`); cycle counts follow
+:func:`~neurohdl.models.fusemax.cycles`.
 
 Only slot issue stalls: a slot issues when its input beats are valid and its internal conditions hold
 (running max ready, correction bank free), otherwise the array freezes. Everything behind the slot
@@ -188,14 +190,14 @@ class FusemaxArray(wiring.Component):
         full = Signal(2, name="full")  # correction bank holds a finished tile not yet divided
         pend = Signal()  # serial: the last epoch's RNV writes are still in flight
         adv = Signal()
-        is_qk, is_sc1, is_sc, is_ex1, is_ex2, is_pv = (
-            Signal(name=n) for n in ("is_qk", "is_sc1", "is_sc", "is_ex1", "is_ex2", "is_pv")
-        )
+        is_qk, is_sc1, is_sc, is_pv = (Signal(name=n) for n in ("is_qk", "is_sc1", "is_sc", "is_pv"))
         need_q = Signal()
         stall_in = Signal()
         wait = Signal()
         qk_pending = Signal()  # the last cycle issued a QK slot: its product is being added
-        p_pending = Signal()  # the last cycle issued EX2: p is being written
+        # exp2 runs beside the slots, once per epoch: ``ex_go`` (ROM address, shift), ``ex_s1``
+        # (rounding), ``ex_s2`` (p written); ``p_ok``: p of the epoch PV works on is in the PEs.
+        ex_go, ex_s1, ex_s2, p_ok = (Signal(name=n) for n in ("ex_go", "ex_s1", "ex_s2", "p_ok"))
         m.d.comb += [
             need_q.eq(is_qk & first(front)),
             stall_in.eq((is_qk & ~self.k.valid) | (need_q & ~self.q.valid) | (is_pv & ~self.v.valid)),
@@ -204,23 +206,28 @@ class FusemaxArray(wiring.Component):
             self.q.ready.eq(need_q & adv),
             self.v.ready.eq(is_pv & adv),
         ]
-        # Internal waits: the exp2 slot needs its epoch's running max (and, first epoch of a tile,
-        # a free correction bank); SC1 needs the last QK product added; PV f = 0 needs p written.
-        ex_wait = ~rdy.bit_select(xd.par, 1)
+        # exp2 needs its epoch's running max (and, first epoch of a tile, a free correction bank);
+        # SC1 waits for the last QK product to be added, PV for p to be written.
+        ex_ok = xd.ex & rdy.bit_select(xd.par, 1)
         if p.interleave:
-            ex_wait |= first(xd) & full.bit_select(xd.bank, 1)
-        waits = (is_ex1 & ex_wait) | (is_sc1 & qk_pending) | (is_pv & (idx == 0) & p_pending)
+            ex_ok &= ~(first(xd) & full.bit_select(xd.bank, 1))
+        m.d.comb += ex_go.eq(ex_ok)
+        m.d.sync += [ex_s1.eq(ex_go), ex_s2.eq(ex_s1)]
+        with m.If(ex_s2):
+            m.d.sync += p_ok.eq(1)
+        waits = (is_sc1 & qk_pending) | (is_pv & ~p_ok)
         if not p.interleave:
             waits |= is_qk & (idx == 0) & (pend | (first(front) & full.any()))
         m.d.comb += wait.eq(waits)
 
         def step_end():
+            m.d.sync += p_ok.eq(0)
             if p.interleave:
                 m.d.sync += [back.eq(front), front.eq(front_next)]
                 with m.If(front_next.ex):
                     m.next = "QK"
                 with m.Elif(front.ex):
-                    m.next = "EX1"
+                    m.next = "PV"
                 with m.Else():
                     m.next = "IDLE"
             else:
@@ -236,7 +243,7 @@ class FusemaxArray(wiring.Component):
                     m.d.sync += [front.eq(0), front.ex.eq(1), back.eq(0), idx.eq(0)]
                     m.next = "QK"
 
-            # interleaved: QK(g) EX1(g-1) EX2(g-1) SC1(g) SC2(g) PV(g-1); serial: QK SC1 SC2 EX1 EX2 PV
+            # interleaved: QK(g) SC1(g) SC2(g) PV(g-1); serial: QK SC1 SC2 PV
             def counted(flag, n: int, done) -> None:
                 """A run of ``n`` slots indexed by ``idx``; ``done`` picks what follows the last."""
                 m.d.comb += flag.eq(1)
@@ -248,24 +255,9 @@ class FusemaxArray(wiring.Component):
 
             def after_qk() -> None:
                 m.next = "SC1"
-                if p.interleave:
-                    with m.If(back.ex):
-                        m.next = "EX1"
 
             with m.State("QK"):
                 counted(is_qk, E, after_qk)
-            with m.State("EX1"):
-                m.d.comb += is_ex1.eq(1)
-                with m.If(adv):
-                    m.next = "EX2"
-            with m.State("EX2"):
-                m.d.comb += is_ex2.eq(1)
-                if p.interleave:
-                    m.next = "PV"
-                    with m.If(front.ex):
-                        m.next = "SC1"
-                else:
-                    m.next = "PV"
             with m.State("SC1"):
                 m.d.comb += is_sc1.eq(1)
                 with m.If(adv):
@@ -278,13 +270,13 @@ class FusemaxArray(wiring.Component):
                     with m.Else():
                         step_end()
                 else:
-                    m.next = "EX1"
+                    m.next = "PV"
             with m.State("PV"):
                 counted(is_pv, F, step_end)
 
         # -- slot tags: what a slot left in the pipeline behind it ---------------------------
         tag_layout = data.StructLayout(
-            {"qk": 1, "e0": 1, "sc": 1, "ex2": 1, "pv": 1, "par": 1, "bank": 1, "first": 1, "flast": 1,
+            {"qk": 1, "e0": 1, "sc": 1, "pv": 1, "par": 1, "bank": 1, "first": 1, "flast": 1,
              "tdone": 1, "f": fbits, "mask": R}
         )  # fmt: skip
         tags = [Signal(tag_layout, name=f"tag{i}") for i in range(max(L_RM, L_RED) + 1)]
@@ -294,7 +286,6 @@ class FusemaxArray(wiring.Component):
             tags[0].qk.eq(is_qk & adv),
             tags[0].e0.eq(idx == 0),
             tags[0].sc.eq(is_sc & adv),
-            tags[0].ex2.eq(is_ex2 & adv),
             tags[0].pv.eq(is_pv & adv),
             tags[0].par.eq(Mux(on_front, front.par, xd.par)),
             tags[0].bank.eq(Mux(on_front, front.bank, xd.bank)),
@@ -306,7 +297,7 @@ class FusemaxArray(wiring.Component):
         ]
         for i in range(1, len(tags)):
             m.d.sync += tags[i].eq(tags[i - 1])
-        m.d.comb += [qk_pending.eq(tags[1].qk), p_pending.eq(tags[1].ex2)]
+        m.d.comb += qk_pending.eq(tags[1].qk)
 
         # -- Q buffer: written by each tile's first epoch, read one slot ahead later --------
         m.submodules.qbuf = qbuf = memory.Memory(shape=unsigned(8 * C), depth=E, init=[])
@@ -369,7 +360,7 @@ class FusemaxArray(wiring.Component):
                 scaled = coarse >> SH[:3]
                 top = scaled[XW - 1 :]  # in range when these bits are all equal (the sign)
                 x = Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
-                # EX1: y = x - (r << FB) <= 0; ROM address f, shift s
+                # ex_go: y = x - (r << FB) <= 0; ROM address f, shift s
                 y = s_back - (Mux(xd.par, r_ep[1][c], r_ep[0][c]) << FB)
                 s_val = -(y >> FB)
                 rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=table)
@@ -378,8 +369,8 @@ class FusemaxArray(wiring.Component):
                 m.d.comb += rp.addr.eq(y[:FB])
                 s_reg = Signal(sbits, name=f"sh_{r}_{c}")
                 zero = Signal(name=f"z_{r}_{c}")
-                # EX2: t = T[f] + 2^s / 2 registered; p = t >> s, or 0 (underflow or masked key),
-                # written at stage 1. The rounding bit 2^(s-1) is a decoder (s < PW here).
+                # ex_s1: t = T[f] + 2^s / 2 registered; ex_s2: p = t >> s, or 0 (underflow or
+                # masked key), written. The rounding bit 2^(s-1) is a decoder (s < PW here).
                 half = Cat(*(s_reg == i + 1 for i in range(PW)))
                 t_reg = Signal(PW + 1, name=f"t_{r}_{c}")
                 p_val = Mux(zero, 0, t_reg >> s_reg)
@@ -387,18 +378,17 @@ class FusemaxArray(wiring.Component):
                     _put(m, fs, t1.par, acc)
                 with m.If(t3.sc):
                     _put(m, fs, t3.par, x)
-                with m.If(t1.ex2):
-                    _put(m, fs, t1.par, p_val)
-                with m.If(adv):
-                    with m.If(is_sc):
-                        m.d.sync += hi.eq(prod[r][c])
-                    with m.If(is_ex1):
-                        m.d.sync += [
-                            s_reg.eq(Mux(s_val >= PW, PW, s_val)),
-                            zero.eq((s_val >= PW) | ~(xd.kb + r < M)),
-                        ]
-                    with m.If(is_ex2):
-                        m.d.sync += t_reg.eq(rp.data + half)
+                with m.If(ex_s2):
+                    _put(m, fs, xd.par, p_val)
+                with m.If(is_sc & adv):
+                    m.d.sync += hi.eq(prod[r][c])
+                with m.If(ex_go):
+                    m.d.sync += [
+                        s_reg.eq(Mux(s_val >= PW, PW, s_val)),
+                        zero.eq((s_val >= PW) | ~(xd.kb + r < M)),
+                    ]
+                with m.If(ex_s1):
+                    m.d.sync += t_reg.eq(rp.data + half)
 
         # -- column trees and the correction row ------------------------------------------------
         # SC2 slot -> x in the PEs at stage 4 -> max tree -> ceil -> new running max at stage L_RM.
@@ -409,7 +399,7 @@ class FusemaxArray(wiring.Component):
         m.d.comb += fz.eq(tL.f == 0)
         with m.If(tM.sc):
             m.d.sync += rdy.bit_select(tM.par, 1).eq(1)
-        with m.If(is_ex1 & adv):
+        with m.If(ex_go):
             m.d.sync += rdy.bit_select(xd.par, 1).eq(0)
 
         r_bank = [[Signal(signed(W_R), name=f"r_bank{b}_{c}") for c in range(C)] for b in range(2)]

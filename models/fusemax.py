@@ -283,15 +283,17 @@ def cascade_1pass(Qd: np.ndarray, Kd: np.ndarray, Vd: np.ndarray, alpha: float, 
 class Timing:
     """Timing constants of the RTL (spec §3.3 names).
 
-    ``K_OVH``: non-MAC slots per epoch (two scale passes on the PE's one multiplier, two exp2
-    slots: ROM read, rounding).
+    ``K_OVH``: non-MAC cycles per epoch: two scale passes on the PE's one multiplier and the cycle
+    before them in which the last QK product is added. exp2 (ROM read, rounding shift) uses no
+    multiplier and runs beside the slots: it starts when its epoch's running max is in the PEs
+    and p is written three cycles later.
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (product
-    register, sum, two shift stages, max tree, integer ceil); an exp2 slot issues ``L_RM + 1``
-    cycles after at the earliest.
+    register, sum, two shift stages, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles
+    after at the earliest.
     ``L_RED``: stages from a PV slot to its RNV write (product register, add tree, sum register).
     ``T_DIV``: cycles per division (read, load, 9 + OB restoring steps, output).
     Every product is registered, so a QK product is added one cycle after its slot (SC1 waits for
-    the last one) and p is written one cycle after EX2 (PV f = 0 waits for it).
+    the last one); PV f = 0 waits for p.
     """
 
     K_OVH: int
@@ -304,7 +306,7 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=4, L_RM=5 + tree, L_RED=2 + tree, T_DIV=12 + p.OB)
+        return cls(K_OVH=3, L_RM=5 + tree, L_RED=2 + tree, T_DIV=12 + p.OB)
 
 
 def _check_runtime(M: int, P: int) -> None:
@@ -323,7 +325,7 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
     D = p.F * t.T_DIV
     div_idle = 0  # first cycle the divider can see a finished tile
     last = 0
-    if not p.interleave:  # QK SC1 SC2 EX1 EX2 PV per epoch, each tile's division before the next
+    if not p.interleave:  # QK SC1 SC2, exp2, PV per epoch, each tile's division before the next
         now, pend, clear = 1, 0, 0
         for _ in range(P1):
             for j in range(M1):
@@ -336,22 +338,18 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
             last = t0 + D + 1
             div_idle = clear = last
         return last
-    # interleaved: step g = QK(g) EX1(g-1) EX2(g-1) SC1(g) SC2(g) PV(g-1)
+    # interleaved: step g = QK(g) SC1(g) SC2(g) PV(g-1), with exp2(g-1) from the step's start
     G = M1 * P1
     now = 1
     bank_clear = [0, 0]
     ready = 0  # cycle the back epoch's running max is in the PEs
     for g in range(G + 1):
         front, back = g < G, g >= 1
-        qk_last = now + p.E - 1
-        if front:
-            now += p.E
         if back:
             tile, j = divmod(g - 1, M1)
             ex1 = max(now, ready, bank_clear[tile & 1] if j == 0 else 0)
-            now = ex1 + 2
         if front:
-            sc1 = max(now, qk_last + 2)
+            sc1 = now + p.E + 1
             now = sc1 + 2
             ready = sc1 + 1 + t.L_RM + 1
         if back:
@@ -365,11 +363,12 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
 
 
 def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
-    """Closed form of :func:`cycles` when nothing waits but the last epoch (each tile's F divisions
-    end before the next tile's last PV slot, roughly ``F T_DIV < M1 W``, and ``E >= L_RM``); else None.
+    """Closed form of :func:`cycles` when nothing waits but the first and last epochs (each tile's F
+    divisions end before the next tile's last PV slot, roughly ``F T_DIV < M1 W``, and
+    ``E + F >= L_RM``); else None.
 
-    Interleaved: ``P1 M1 W + 4 + L_RED + F T_DIV + wait`` with ``W = E + F + K_OVH`` and the last
-    epoch's wait for its running max ``max(0, L_RM - F)`` (``L_RM`` when there is one epoch);
+    Interleaved: ``P1 M1 W + 5 + L_RED + F T_DIV + wait`` with ``W = E + F + K_OVH`` and the waits
+    for a running max ``max(0, L_RM - F) + max(0, L_RM - E)`` (``L_RM`` when there is one epoch);
     serial: ``1 + P1 (M1 (E + F + L_RM + L_RED + 6) + F T_DIV + 1)``.
     """
     if M == 0 or P == 0:
@@ -381,11 +380,13 @@ def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
         return 1 + P1 * (M1 * (p.E + p.F + t.L_RM + t.L_RED + 6) + D + 1)
     W = p.E + p.F + t.K_OVH
     G = P1 * M1
-    wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F)
+    # Waits for a running max: the last epoch's (no next QK to hide behind) and the first one's (no
+    # PV before the second step's QK).
+    wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F) + max(0, t.L_RM - p.E)
     # The last tile has no next epoch's QK in its final step, so it ends sooner than a full step.
-    if (P1 > 1 and D + 1 > (M1 - 1) * W + p.F + 3 + wait) or (G > 1 and p.E < t.L_RM):
+    if (P1 > 1 and D + 1 > (M1 - 1) * W + p.F + 3 + wait) or (G > 1 and p.E + p.F < t.L_RM):
         return None
-    return G * W + 4 + t.L_RED + D + wait
+    return G * W + 5 + t.L_RED + D + wait
 
 
 def t_ideal(M: int, P: int, p: FusemaxParams) -> float:
