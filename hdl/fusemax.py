@@ -360,13 +360,13 @@ class FusemaxArray(wiring.Component):
                 scaled = coarse >> SH[:3]
                 top = scaled[XW - 1 :]  # in range when these bits are all equal (the sign)
                 x = Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
-                # ex_go: y = x - (r << FB) <= 0; ROM address f, shift s
-                y = s_back - (Mux(xd.par, r_ep[1][c], r_ep[0][c]) << FB)
-                s_val = -(y >> FB)
+                # ex_go: y = x - (r << FB) <= 0; ROM address f = y mod 2^FB = x mod 2^FB, shift
+                # s = -(y >> FB) = r - (x >> FB): a short subtract, no carry through the fraction
+                s_val = Mux(xd.par, r_ep[1][c], r_ep[0][c]) - s_back[FB:XW].as_signed()
                 rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=table)
                 m.submodules[f"exp2_{r}_{c}"] = rom
                 rp = rom.read_port()
-                m.d.comb += rp.addr.eq(y[:FB])
+                m.d.comb += rp.addr.eq(s_back[:FB])
                 s_reg = Signal(sbits, name=f"sh_{r}_{c}")
                 zero = Signal(name=f"z_{r}_{c}")
                 # ex_s1: t = T[f] + 2^s / 2 registered; ex_s2: p = t >> s, or 0 (underflow or
@@ -419,29 +419,38 @@ class FusemaxArray(wiring.Component):
                 slnv.eq(_tree(m, pv, lambda a, b: a + b, f"slnv{c}")),
             ]
             # running max: integer ceil(lm / 2^FB), registered before the compare with r
+            # The bank's running max is read a stage early (the last write to it was an epoch ago),
+            # and compare and difference run side by side, not one after the other.
             l_val = Signal(signed(W_R), name=f"l{c}")
-            m.d.sync += l_val.eq((lm + ((1 << FB) - 1)) >> FB)
-            rb = Mux(tM.bank, r_bank[1][c], r_bank[0][c])
-            r_new = Mux(tM.first | (l_val > rb), l_val, rb)
-            diff = r_new - rb
-            d_new = Mux(tM.first, 0, Mux(diff > D_MAX, D_MAX, diff))
+            rb = Signal(signed(W_R), name=f"rb{c}")
+            m.d.sync += [
+                l_val.eq((lm + ((1 << FB) - 1)) >> FB),
+                rb.eq(Mux(tags[L_RM - 1].bank, r_bank[1][c], r_bank[0][c])),
+            ]
+            rise = l_val > rb
+            diff = (l_val - rb)[: W_R + 1]  # > 0 when it is used
+            r_new = Mux(tM.first | rise, l_val, rb)
+            dbits = D_MAX.bit_length()  # D_MAX = 2^dbits - 1: the clamp is an OR of the high bits
+            d_new = Mux(tM.first | ~rise, 0, Mux(diff[dbits:].any(), D_MAX, diff[:dbits]))
             with m.If(tM.sc):
                 _put(m, [r_bank[0][c], r_bank[1][c]], tM.bank, r_new)
                 _put(m, [r_ep[0][c], r_ep[1][c]], tM.par, r_new)
                 _put(m, [d_ep[0][c], d_ep[1][c]], tM.par, d_new)
-            d_cur = Mux(tL.par, d_ep[1][c], d_ep[0][c])
-            # denominator RD (once per epoch) and numerators RNV[f] (read-modify-write)
-            rd_cur = Mux(tL.bank, RD[1][c], RD[0][c])
+            # denominator RD (once per epoch) and numerators RNV[f] (read-modify-write): both are
+            # shifted a stage before the add (RD's last write was an epoch ago)
+            t_rd, t_sh = tags[L_RED - 2], tags[L_RED - 1]
+            d_sh = Mux(t_sh.par, d_ep[1][c], d_ep[0][c])
+            rd_sh = Signal(p.W_RD, name=f"rd_sh{c}")
+            m.d.sync += rd_sh.eq(Mux(t_sh.bank, RD[1][c], RD[0][c]) >> d_sh)
             with m.If(tL.pv & fz):
-                _put(m, [RD[0][c], RD[1][c]], tL.bank, Mux(tL.first, sld, (rd_cur >> d_cur) + sld))
+                _put(m, [RD[0][c], RD[1][c]], tL.bank, Mux(tL.first, sld, rd_sh + sld))
             mem = memory.Memory(shape=signed(p.W_RNV), depth=2 << fbits, init=[])
             m.submodules[f"rnv_{c}"] = mem
             wp = mem.write_port()
             ra = mem.read_port(transparent_for=(wp,))
             rb_port = mem.read_port(transparent_for=(wp,))
-            t_rd, t_sh = tags[L_RED - 2], tags[L_RED - 1]
             shifted = Signal(signed(p.W_RNV), name=f"rnv_sh{c}")
-            m.d.sync += shifted.eq(ra.data >> Mux(t_sh.par, d_ep[1][c], d_ep[0][c]))
+            m.d.sync += shifted.eq(ra.data >> d_sh)
             m.d.comb += [
                 ra.addr.eq(Cat(t_rd.f, t_rd.bank)),
                 wp.addr.eq(Cat(tL.f, tL.bank)),
