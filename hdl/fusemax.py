@@ -485,26 +485,36 @@ class FusemaxArray(wiring.Component):
                     "dsh": Signal(p.W_RD + NQ, name=f"dsh{c}"),
                     "quo": Signal(NQ, name=f"quo{c}"),
                     "neg": Signal(name=f"neg{c}"),
+                    "n": Signal(signed(p.W_RNV), name=f"n{c}"),
+                    "live": Signal(name=f"live{c}"),  # a real query, not padding
                 }
             )
             m.d.comb += rd.addr.eq(Cat(df, dbank))
         with m.If(o.valid & o.ready):
             m.d.sync += o.valid.eq(0)
+        tile_end = Signal()  # the tile being divided is the job's last
         with m.FSM(name="div"):
             with m.State("IDLE"):
                 with m.If(running & full.bit_select(dbank, 1)):
                     for c, col in enumerate(cols):
-                        m.d.sync += col["divisor"].eq(_pick([RD[0][c], RD[1][c]], dbank))
-                    m.d.sync += df.eq(0)
+                        m.d.sync += [
+                            col["divisor"].eq(_pick([RD[0][c], RD[1][c]], dbank)),
+                            col["live"].eq(dqb + c < P),
+                        ]
+                    m.d.sync += [df.eq(0), tile_end.eq(dqb + C >= P)]
                     m.next = "LOAD"
             with m.State("LOAD"):  # the RNV read is in flight
+                m.next = "LATCH"
+            with m.State("LATCH"):  # a block RAM's output is slow: register it before using it
+                for col in cols:
+                    m.d.sync += col["n"].eq(col["rd"].data)
                 m.next = "START"
             with m.State("START"):
                 for col in cols:
-                    n_val = col["rd"].data << OB
+                    n_val, half = col["n"] << OB, col["divisor"] >> 1
                     m.d.sync += [
-                        col["neg"].eq(n_val < 0),
-                        col["rem"].eq(Mux(n_val < 0, -n_val, n_val) + (col["divisor"] >> 1)),
+                        col["neg"].eq(col["n"] < 0),
+                        col["rem"].eq(Mux(col["n"] < 0, half - n_val, n_val + half)),
                         col["dsh"].eq(col["divisor"] << (NQ - 1)),
                         col["quo"].eq(0),
                     ]
@@ -525,11 +535,13 @@ class FusemaxArray(wiring.Component):
                 with m.If(~o.valid | o.ready):
                     is_last_f = df == F - 1
                     for c, col in enumerate(cols):
-                        res = Mux(col["neg"], -col["quo"], col["quo"])
-                        hi, lo = 127 << OB, -128 << OB
-                        val = Mux(res > hi, hi, Mux(res < lo, lo, res))
-                        m.d.sync += o.payload.data[c].eq(Mux(dqb + c < P, val, 0))
-                    m.d.sync += [o.valid.eq(1), o.payload.last.eq(is_last_f & (dqb + C >= P)), df.eq(df + 1)]
+                        # clamp the magnitude to [-128, 127] 2^OB, then apply the sign
+                        quo, neg = col["quo"], col["neg"]
+                        over = Mux(neg, quo > (128 << OB), quo > (127 << OB))
+                        mag = Mux(over, Mux(neg, 128 << OB, 127 << OB), quo)
+                        val = Mux(neg, -mag, mag)
+                        m.d.sync += o.payload.data[c].eq(Mux(col["live"], val, 0))
+                    m.d.sync += [o.valid.eq(1), o.payload.last.eq(is_last_f & tile_end), df.eq(df + 1)]
                     with m.If(is_last_f):
                         m.d.sync += [full.bit_select(dbank, 1).eq(0), dbank.eq(~dbank), dqb.eq(dqb + C)]
                         m.next = "IDLE"

@@ -291,7 +291,8 @@ class Timing:
     register, sum, two shift stages, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles
     after at the earliest.
     ``L_RED``: stages from a PV slot to its RNV write (product register, add tree, sum register).
-    ``T_DIV``: cycles per division (read, load, 9 + OB restoring steps, output).
+    ``T_DIV``: cycles per division (read, latch the block RAM's output, load, 9 + OB restoring
+    steps, output).
     Every product is registered, so a QK product is added one cycle after its slot (SC1 waits for
     the last one); PV f = 0 waits for p.
     """
@@ -306,7 +307,7 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=3, L_RM=5 + tree, L_RED=2 + tree, T_DIV=12 + p.OB)
+        return cls(K_OVH=3, L_RM=5 + tree, L_RED=2 + tree, T_DIV=13 + p.OB)
 
 
 def _check_runtime(M: int, P: int) -> None:
