@@ -393,7 +393,7 @@ class FusemaxArray(wiring.Component):
         # -- column trees and the correction row ------------------------------------------------
         # SC2 slot -> x in the PEs at stage 4 -> max tree -> ceil -> new running max at stage L_RM.
         # PV slot -> product at stage 1 -> add tree -> registered sums at stage L_RED, where RNV[f]
-        # (read at stage L_RED - 2, shifted at L_RED - 1) and RD are updated.
+        # (read at stage L_RED - 3, shifted at L_RED - 1) and RD are updated.
         t4, tM, tL = tags[4], tags[L_RM], tags[L_RED]
         fz = Signal(name="f_zero")
         m.d.comb += fz.eq(tL.f == 0)
@@ -414,9 +414,14 @@ class FusemaxArray(wiring.Component):
             pv = [prod[r][c][: PW + 9].as_signed() for r in range(R)]  # p v fits PW + 9 bits
             sld = Signal(PW + tree, name=f"sld{c}")
             slnv = Signal(signed(PW + 9 + tree), name=f"slnv{c}")
+            # the sums wait a stage more, for the RNV read they are added to (see below)
+            sld_t = Signal.like(sld, name=f"sld_t{c}")
+            slnv_t = Signal.like(slnv, name=f"slnv_t{c}")
             m.d.sync += [
-                sld.eq(_tree(m, col_p, lambda a, b: a + b, f"sld{c}")),
-                slnv.eq(_tree(m, pv, lambda a, b: a + b, f"slnv{c}")),
+                sld_t.eq(_tree(m, col_p, lambda a, b: a + b, f"sld{c}")),
+                slnv_t.eq(_tree(m, pv, lambda a, b: a + b, f"slnv{c}")),
+                sld.eq(sld_t),
+                slnv.eq(slnv_t),
             ]
             # running max: integer ceil(lm / 2^FB), registered before the compare with r
             # The bank's running max is read a stage early (the last write to it was an epoch ago),
@@ -438,7 +443,7 @@ class FusemaxArray(wiring.Component):
                 _put(m, [d_ep[0][c], d_ep[1][c]], tM.par, d_new)
             # denominator RD (once per epoch) and numerators RNV[f] (read-modify-write): both are
             # shifted a stage before the add (RD's last write was an epoch ago)
-            t_rd, t_sh = tags[L_RED - 2], tags[L_RED - 1]
+            t_rd, t_sh = tags[L_RED - 3], tags[L_RED - 1]
             d_sh = Mux(t_sh.par, d_ep[1][c], d_ep[0][c])
             rd_sh = Signal(p.W_RD, name=f"rd_sh{c}")
             m.d.sync += rd_sh.eq(Mux(t_sh.bank, RD[1][c], RD[0][c]) >> d_sh)
@@ -449,8 +454,10 @@ class FusemaxArray(wiring.Component):
             wp = mem.write_port()
             ra = mem.read_port(transparent_for=(wp,))
             rb_port = mem.read_port(transparent_for=(wp,))
+            # RNV[f]: read (stage L_RED - 3), latched (a block RAM's output is slow), shifted, written
+            latched = Signal(signed(p.W_RNV), name=f"rnv_q{c}")
             shifted = Signal(signed(p.W_RNV), name=f"rnv_sh{c}")
-            m.d.sync += shifted.eq(ra.data >> d_sh)
+            m.d.sync += [latched.eq(ra.data), shifted.eq(latched >> d_sh)]
             m.d.comb += [
                 ra.addr.eq(Cat(t_rd.f, t_rd.bank)),
                 wp.addr.eq(Cat(tL.f, tL.bank)),

@@ -290,7 +290,8 @@ class Timing:
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (product
     register, sum, two shift stages, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles
     after at the earliest.
-    ``L_RED``: stages from a PV slot to its RNV write (product register, add tree, sum register).
+    ``L_RED``: stages from a PV slot to its RNV write (product register, add tree, two sum registers,
+    while RNV is read, latched and shifted).
     ``T_DIV``: cycles per division (read, latch the block RAM's output, load, 9 + OB restoring
     steps, output).
     Every product is registered, so a QK product is added one cycle after its slot (SC1 waits for
@@ -307,7 +308,7 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=3, L_RM=5 + tree, L_RED=2 + tree, T_DIV=13 + p.OB)
+        return cls(K_OVH=3, L_RM=5 + tree, L_RED=3 + tree, T_DIV=13 + p.OB)
 
 
 def _check_runtime(M: int, P: int) -> None:
