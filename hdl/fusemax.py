@@ -150,6 +150,7 @@ class FusemaxArray(wiring.Component):
                 "qb": range(p.P_MAX + C + 1),
                 "par": 1,
                 "bank": 1,
+                "first": 1,  # kb == 0, kept as a bit: it selects every PE's Q operand
             }
         )
         front = Signal(desc, name="front")
@@ -157,7 +158,7 @@ class FusemaxArray(wiring.Component):
         xd = back if p.interleave else front  # the epoch EX/PV work on
 
         def first(d):
-            return d.kb == 0
+            return d.first
 
         def last(d):
             return d.kb + R >= M
@@ -173,13 +174,14 @@ class FusemaxArray(wiring.Component):
             with m.If(last(d)):
                 m.d.comb += [
                     nxt.kb.eq(0),
+                    nxt.first.eq(1),
                     nxt.qb.eq(d.qb + C),
                     nxt.bank.eq(~d.bank),
                     nxt.ex.eq(~tile_last(d)),
                     nxt.par.eq(~d.par),
                 ]
             with m.Else():
-                m.d.comb += [nxt.kb.eq(d.kb + R), nxt.par.eq(~d.par)]
+                m.d.comb += [nxt.kb.eq(d.kb + R), nxt.first.eq(0), nxt.par.eq(~d.par)]
             return nxt
 
         front_next = advance(front)
@@ -240,7 +242,7 @@ class FusemaxArray(wiring.Component):
         with m.FSM(name="slot"):
             with m.State("IDLE"):
                 with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
-                    m.d.sync += [front.eq(0), front.ex.eq(1), back.eq(0), idx.eq(0)]
+                    m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
                     m.next = "QK"
 
             # interleaved: QK(g) SC1(g) SC2(g) PV(g-1); serial: QK SC1 SC2 PV
@@ -452,8 +454,11 @@ class FusemaxArray(wiring.Component):
             mem = memory.Memory(shape=signed(p.W_RNV), depth=2 << fbits, init=[])
             m.submodules[f"rnv_{c}"] = mem
             wp = mem.write_port()
-            ra = mem.read_port(transparent_for=(wp,))
-            rb_port = mem.read_port(transparent_for=(wp,))
+            # Neither read meets a write to its address in the same cycle, so the ports are not
+            # transparent: a transparent port's data goes straight to the fabric, where Yosys
+            # folds the latch below into the block RAM and its slow output feeds the shift.
+            ra = mem.read_port()
+            rb_port = mem.read_port()
             # RNV[f]: read (stage L_RED - 3), latched (a block RAM's output is slow), shifted, written
             latched = Signal(signed(p.W_RNV), name=f"rnv_q{c}")
             shifted = Signal(signed(p.W_RNV), name=f"rnv_sh{c}")
