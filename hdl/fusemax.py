@@ -222,59 +222,56 @@ class FusemaxArray(wiring.Component):
             waits |= is_qk & (idx == 0) & (pend | (first(front) & full.any()))
         m.d.comb += wait.eq(waits)
 
+        # The slot state is one-hot (is_qk, is_sc1, is_sc, is_pv; none: idle) because it selects
+        # every PE's multiplier operands: no decode in front of the DSPs.
+        slot_regs = {"QK": is_qk, "SC1": is_sc1, "SC2": is_sc, "PV": is_pv}
+
+        def goto(state: str) -> None:
+            m.d.sync += [reg.eq(name == state) for name, reg in slot_regs.items()]
+
         def step_end():
             m.d.sync += p_ok.eq(0)
             if p.interleave:
                 m.d.sync += [back.eq(front), front.eq(front_next)]
                 with m.If(front_next.ex):
-                    m.next = "QK"
+                    goto("QK")
                 with m.Elif(front.ex):
-                    m.next = "PV"
+                    goto("PV")
                 with m.Else():
-                    m.next = "IDLE"
+                    goto("IDLE")
             else:
                 m.d.sync += front.eq(front_next)
                 with m.If(front_next.ex):
-                    m.next = "QK"
+                    goto("QK")
                 with m.Else():
-                    m.next = "IDLE"
+                    goto("IDLE")
 
-        with m.FSM(name="slot"):
-            with m.State("IDLE"):
-                with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
-                    m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
-                    m.next = "QK"
+        # interleaved: QK(g) SC1(g) SC2(g) PV(g-1); serial: QK SC1 SC2 PV
+        def counted(n: int, done) -> None:
+            """A run of ``n`` slots indexed by ``idx``; ``done`` picks what follows the last."""
+            with m.If(adv):
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(idx == n - 1):
+                    m.d.sync += idx.eq(0)
+                    done()
 
-            # interleaved: QK(g) SC1(g) SC2(g) PV(g-1); serial: QK SC1 SC2 PV
-            def counted(flag, n: int, done) -> None:
-                """A run of ``n`` slots indexed by ``idx``; ``done`` picks what follows the last."""
-                m.d.comb += flag.eq(1)
-                with m.If(adv):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(idx == n - 1):
-                        m.d.sync += idx.eq(0)
-                        done()
-
-            def after_qk() -> None:
-                m.next = "SC1"
-
-            with m.State("QK"):
-                counted(is_qk, E, after_qk)
-            with m.State("SC1"):
-                m.d.comb += is_sc1.eq(1)
-                with m.If(adv):
-                    m.next = "SC2"
-            with m.State("SC2"):
-                m.d.comb += is_sc.eq(1)
-                if p.interleave:
-                    with m.If(back.ex):
-                        m.next = "PV"
-                    with m.Else():
-                        step_end()
-                else:
-                    m.next = "PV"
-            with m.State("PV"):
-                counted(is_pv, F, step_end)
+        with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
+            m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
+            goto("QK")
+        with m.If(is_qk):
+            counted(E, lambda: goto("SC1"))
+        with m.If(is_sc1 & adv):
+            goto("SC2")
+        with m.If(is_sc):
+            if p.interleave:
+                with m.If(back.ex):
+                    goto("PV")
+                with m.Else():
+                    step_end()
+            else:
+                goto("PV")
+        with m.If(is_pv):
+            counted(F, step_end)
 
         # -- slot tags: what a slot left in the pipeline behind it ---------------------------
         tag_layout = data.StructLayout(
@@ -369,11 +366,13 @@ class FusemaxArray(wiring.Component):
                 m.submodules[f"exp2_{r}_{c}"] = rom
                 rp = rom.read_port()
                 m.d.comb += rp.addr.eq(s_back[:FB])
+                s_raw = Signal.like(s_val, name=f"s_{r}_{c}")
+                masked = Signal(name=f"m_{r}_{c}")
                 s_reg = Signal(sbits, name=f"sh_{r}_{c}")
                 zero = Signal(name=f"z_{r}_{c}")
-                # ex_s1: t = T[f] + 2^s / 2 registered; ex_s2: p = t >> s, or 0 (underflow or
-                # masked key), written. The rounding bit 2^(s-1) is a decoder (s < PW here).
-                half = Cat(*(s_reg == i + 1 for i in range(PW)))
+                # ex_s1: t = T[f] + 2^s / 2 registered, s clamped; ex_s2: p = t >> s, or 0
+                # (underflow or masked key), written. The rounding bit 2^(s-1) is a decoder.
+                half = Cat(*(s_raw == i + 1 for i in range(PW)))
                 t_reg = Signal(PW + 1, name=f"t_{r}_{c}")
                 p_val = Mux(zero, 0, t_reg >> s_reg)
                 with m.If(t1.qk):
@@ -385,12 +384,13 @@ class FusemaxArray(wiring.Component):
                 with m.If(is_sc & adv):
                     m.d.sync += hi.eq(prod[r][c])
                 with m.If(ex_go):
-                    m.d.sync += [
-                        s_reg.eq(Mux(s_val >= PW, PW, s_val)),
-                        zero.eq((s_val >= PW) | ~(xd.kb + r < M)),
-                    ]
+                    m.d.sync += [s_raw.eq(s_val), masked.eq(~(xd.kb + r < M))]
                 with m.If(ex_s1):
-                    m.d.sync += t_reg.eq(rp.data + half)
+                    m.d.sync += [
+                        t_reg.eq(rp.data + half),
+                        s_reg.eq(Mux(s_raw >= PW, PW, s_raw)),
+                        zero.eq((s_raw >= PW) | masked),
+                    ]
 
         # -- column trees and the correction row ------------------------------------------------
         # SC2 slot -> x in the PEs at stage 4 -> max tree -> ceil -> new running max at stage L_RM.
