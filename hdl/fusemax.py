@@ -20,6 +20,9 @@ output register run on their own, so ``o`` back-pressure never stops accumulatio
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -56,6 +59,19 @@ def _tree(m: Module, leaves: list, op, name: str):
 def _pick(pair: list, bit):
     """One of two registers (a bank or score-register pair) by a select bit."""
     return Mux(bit, pair[1], pair[0])
+
+
+def _one_hot(m: Module, shape, name: str, terms: list) -> Signal:
+    """The value of the term whose select is high (the selects are one-hot; none: 0) as an AND-OR:
+    two LUT levels, where a priority mux takes about one per term."""
+    parts = []
+    for i, (sel, value) in enumerate(terms):
+        part = Signal(shape, name=f"{name}_{i}")
+        m.d.comb += part.eq(Mux(sel, value, 0))
+        parts.append(part)
+    out = Signal(shape, name=name)
+    m.d.comb += out.eq(reduce(operator.or_, parts))
+    return out
 
 
 def _put(m: Module, pair: list, bit, value) -> None:
@@ -334,16 +350,16 @@ class FusemaxArray(wiring.Component):
                 s_front = _pick(fs, front.par)
                 s_back = _pick(fs, xd.par)
                 s_t1 = _pick(fs, t1.par)
-                mul_a = Signal(signed(a_w), name=f"mul_a_{r}_{c}")
-                mul_b = Signal(signed(b_w), name=f"mul_b_{r}_{c}")
-                with m.If(is_qk):
-                    m.d.comb += [mul_a.eq(q_lane[c]), mul_b.eq(self.k.payload[r])]
-                with m.Elif(is_sc1):
-                    m.d.comb += [mul_a.eq(Cs), mul_b.eq(s_front >> split)]
-                with m.Elif(is_sc):
-                    m.d.comb += [mul_a.eq(Cs), mul_b.eq(s_front[:split])]
-                with m.Else():  # PV: p (unsigned, <= 2^(PW-1)) times v
-                    m.d.comb += [mul_a.eq(s_back[:PW]), mul_b.eq(self.v.payload[r])]
+                # PV: p (unsigned, <= 2^(PW-1)) times v
+                mul_a = _one_hot(
+                    m, signed(a_w), f"mul_a_{r}_{c}",
+                    [(is_qk, q_lane[c]), (is_sc1 | is_sc, Cs), (is_pv, s_back[:PW])],
+                )  # fmt: skip
+                mul_b = _one_hot(
+                    m, signed(b_w), f"mul_b_{r}_{c}",
+                    [(is_qk, self.k.payload[r]), (is_sc1, s_front >> split), (is_sc, s_front[:split]),
+                     (is_pv, self.v.payload[r])],
+                )  # fmt: skip
                 # Every product is registered (stage 1); the slots that use one read it a cycle later.
                 m.d.sync += prod[r][c].eq(mul_a * mul_b)
                 # QK: one signed 8x8 product per slot, accumulated at stage 1
