@@ -196,7 +196,7 @@ def synth_design(
     notes = []
 
     def run_yosys(cmd: str, classic: bool = False) -> subprocess.CompletedProcess:
-        progress(f"yosys {cmd}{' (classic ABC)' if classic else ''} ({target})")
+        progress(f"{name}: yosys {cmd}{' (classic ABC)' if classic else ''} ({target})")
         script = f"{prep}; {cmd} -top top -json top.json; tee -q -o stat.json stat -json"
         if classic:
             script = (
@@ -235,7 +235,7 @@ def synth_design(
             )
     fmax_per_seed, util = {}, {}
     for sd in seeds:
-        progress(f"nextpnr-{t.family} (seed {sd})")
+        progress(f"{name}: nextpnr-{t.family} (seed {sd}, {target})")
         log, rep = f"nextpnr-s{sd}.log", f"report-s{sd}.json"
         pnr = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
         pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--timing-allow-fail", "-l", log, "-q"]

@@ -214,8 +214,11 @@ class FusemaxArray(wiring.Component):
         wait = Signal()
         qk_pending = Signal()  # the last cycle issued a QK slot: its product is being added
         # exp2 runs beside the slots, once per epoch: ``ex_go`` (ROM address, shift), ``ex_s1``
-        # (rounding), ``ex_s2`` (p written); ``p_ok``: p of the epoch PV works on is in the PEs.
-        ex_go, ex_s1, ex_s2, p_ok = (Signal(name=n) for n in ("ex_go", "ex_s1", "ex_s2", "p_ok"))
+        # (ROM data latched), ``ex_s2`` (rounding), ``ex_s3`` (p written); ``p_ok``: p of the epoch
+        # PV works on is in the PEs.
+        ex_go, ex_s1, ex_s2, ex_s3, p_ok = (
+            Signal(name=n) for n in ("ex_go", "ex_s1", "ex_s2", "ex_s3", "p_ok")
+        )
         m.d.comb += [
             need_q.eq(is_qk & first(front)),
             stall_in.eq((is_qk & ~self.k.valid) | (need_q & ~self.q.valid) | (is_pv & ~self.v.valid)),
@@ -230,8 +233,8 @@ class FusemaxArray(wiring.Component):
         if p.interleave:
             ex_ok &= ~(first(xd) & full.bit_select(xd.bank, 1))
         m.d.comb += ex_go.eq(ex_ok)
-        m.d.sync += [ex_s1.eq(ex_go), ex_s2.eq(ex_s1)]
-        with m.If(ex_s2):
+        m.d.sync += [ex_s1.eq(ex_go), ex_s2.eq(ex_s1), ex_s3.eq(ex_s2)]
+        with m.If(ex_s3):
             m.d.sync += p_ok.eq(1)
         waits = (is_sc1 & qk_pending) | (is_pv & ~p_ok)
         if not p.interleave:
@@ -317,7 +320,9 @@ class FusemaxArray(wiring.Component):
         # -- Q buffer: written by each tile's first epoch, read one slot ahead later --------
         m.submodules.qbuf = qbuf = memory.Memory(shape=unsigned(8 * C), depth=E, init=[])
         qw = qbuf.write_port()
-        qr = qbuf.read_port(transparent_for=(qw,))
+        # Not transparent: an address written in a cycle is read again in a later one before any
+        # QK slot uses it, and a transparent port's data would skip the output register.
+        qr = qbuf.read_port()
         m.d.comb += [
             qw.addr.eq(idx),
             qw.data.eq(self.q.payload.as_value()),
@@ -386,16 +391,18 @@ class FusemaxArray(wiring.Component):
                 masked = Signal(name=f"m_{r}_{c}")
                 s_reg = Signal(sbits, name=f"sh_{r}_{c}")
                 zero = Signal(name=f"z_{r}_{c}")
-                # ex_s1: t = T[f] + 2^s / 2 registered, s clamped; ex_s2: p = t >> s, or 0
-                # (underflow or masked key), written. The rounding bit 2^(s-1) is a decoder.
-                half = Cat(*(s_raw == i + 1 for i in range(PW)))
+                # ex_s1: T[f] latched (a block RAM's output is slow), s clamped; ex_s2:
+                # t = T[f] + 2^s / 2; ex_s3: p = t >> s, or 0 (underflow or masked key), written.
+                # The rounding bit 2^(s-1) is a decoder.
+                half = Cat(*(s_reg == i + 1 for i in range(PW)))
+                t_rom = Signal(PW, name=f"tr_{r}_{c}")
                 t_reg = Signal(PW + 1, name=f"t_{r}_{c}")
                 p_val = Mux(zero, 0, t_reg >> s_reg)
                 with m.If(t1.qk):
                     _put(m, fs, t1.par, acc)
                 with m.If(t3.sc):
                     _put(m, fs, t3.par, x)
-                with m.If(ex_s2):
+                with m.If(ex_s3):
                     _put(m, fs, xd.par, p_val)
                 with m.If(is_sc & adv):
                     m.d.sync += hi.eq(prod[r][c])
@@ -403,10 +410,12 @@ class FusemaxArray(wiring.Component):
                     m.d.sync += [s_raw.eq(s_val), masked.eq(~(xd.kb + r < M))]
                 with m.If(ex_s1):
                     m.d.sync += [
-                        t_reg.eq(rp.data + half),
+                        t_rom.eq(rp.data),
                         s_reg.eq(Mux(s_raw >= PW, PW, s_raw)),
                         zero.eq((s_raw >= PW) | masked),
                     ]
+                with m.If(ex_s2):
+                    m.d.sync += t_reg.eq(t_rom + half)
 
         # -- column trees and the correction row ------------------------------------------------
         # SC2 slot -> x in the PEs at stage 4 -> max tree -> ceil -> new running max at stage L_RM.

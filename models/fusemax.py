@@ -19,6 +19,7 @@ from .ints import ceil_log2
 
 EXP2_METHODS = ("lut", "ipoly3", "ipoly2")
 D_MAX = 63  # numpy shifts by >= 64 are undefined; any clamp >= the RNV width gives the same bits
+EX_CYCLES = 4  # exp2's start to the first PV slot that can use its p (RTL timing, see Timing)
 
 
 # -- build parameters ------------------------------------------------------------------------------
@@ -286,7 +287,7 @@ class Timing:
     ``K_OVH``: non-MAC cycles per epoch: two scale passes on the PE's one multiplier and the cycle
     before them in which the last QK product is added. exp2 (ROM read, rounding shift) uses no
     multiplier and runs beside the slots: it starts when its epoch's running max is in the PEs
-    and p is written three cycles later.
+    and p is in them ``EX_CYCLES`` later (ROM read, latch, rounding, shift).
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (product
     register, sum, two shift stages, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles
     after at the earliest.
@@ -334,7 +335,7 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
                 qk = max(now, pend, clear if j == 0 else 0)
                 sc2 = qk + p.E + 2
                 ex1 = sc2 + t.L_RM + 1
-                last_pv = ex1 + 3 + p.F - 1
+                last_pv = ex1 + EX_CYCLES + p.F - 1
                 now, pend = last_pv + 1, last_pv + t.L_RED + 1
             t0 = max(pend, div_idle)
             last = t0 + D + 1
@@ -355,7 +356,7 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
             now = sc1 + 2
             ready = sc1 + 1 + t.L_RM + 1
         if back:
-            last_pv = max(now, ex1 + 3) + p.F - 1
+            last_pv = max(now, ex1 + EX_CYCLES) + p.F - 1
             now = last_pv + 1
             if j == M1 - 1:
                 t0 = max(last_pv + t.L_RED + 1, div_idle)
@@ -365,13 +366,14 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
 
 
 def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
-    """Closed form of :func:`cycles` when nothing waits but the first and last epochs (each tile's F
-    divisions end before the next tile's last PV slot, roughly ``F T_DIV < M1 W``, and
-    ``E + F >= L_RM``); else None.
+    """Closed form of :func:`cycles` when nothing waits but the last epoch (each tile's F divisions
+    end before the next tile's last PV slot, roughly ``F T_DIV < M1 W``, and
+    ``E >= L_RM + EX_CYCLES - 3``); else None.
 
-    Interleaved: ``P1 M1 W + 5 + L_RED + F T_DIV + wait`` with ``W = E + F + K_OVH`` and the waits
-    for a running max ``max(0, L_RM - F) + max(0, L_RM - E)`` (``L_RM`` when there is one epoch);
-    serial: ``1 + P1 (M1 (E + F + L_RM + L_RED + 6) + F T_DIV + 1)``.
+    Interleaved: ``P1 M1 W + 2 + EX_CYCLES + L_RED + F T_DIV + wait`` with ``W = E + F + K_OVH``
+    and the last epoch's wait for its running max ``max(0, L_RM - F)`` (``L_RM`` when there is
+    one epoch); serial:
+    ``1 + P1 (M1 (E + F + L_RM + L_RED + 3 + EX_CYCLES) + F T_DIV + 1)``.
     """
     if M == 0 or P == 0:
         return 0
@@ -379,16 +381,17 @@ def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
     M1, P1 = -(-M // p.R), -(-P // p.C)
     D = p.F * t.T_DIV
     if not p.interleave:
-        return 1 + P1 * (M1 * (p.E + p.F + t.L_RM + t.L_RED + 6) + D + 1)
+        return 1 + P1 * (M1 * (p.E + p.F + t.L_RM + t.L_RED + 3 + EX_CYCLES) + D + 1)
     W = p.E + p.F + t.K_OVH
     G = P1 * M1
-    # Waits for a running max: the last epoch's (no next QK to hide behind) and the first one's (no
-    # PV before the second step's QK).
-    wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F) + max(0, t.L_RM - p.E)
+    ex = EX_CYCLES - 3  # exp2 cycles not hidden behind the scale slots
+    # The last epoch waits for its running max (no next QK to hide behind); the first one would
+    # when E < L_RM + ex (no PV before the second step's QK): left to the replay.
+    wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F)
     # The last tile has no next epoch's QK in its final step, so it ends sooner than a full step.
-    if (P1 > 1 and D + 1 > (M1 - 1) * W + p.F + 3 + wait) or (G > 1 and p.E + p.F < t.L_RM):
+    if (P1 > 1 and D + 1 > (M1 - 1) * W + p.F + 3 + wait) or (G > 1 and p.E < t.L_RM + ex):
         return None
-    return G * W + 5 + t.L_RED + D + wait
+    return G * W + 5 + ex + t.L_RED + D + wait
 
 
 def t_ideal(M: int, P: int, p: FusemaxParams) -> float:

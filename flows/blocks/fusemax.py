@@ -81,6 +81,11 @@ class FusemaxBlock(Block):
     def model(self, params: dict) -> FusemaxBuild:
         return FusemaxBuild(self._fp(params).check(), SimpleNamespace(**params))
 
+    def memory_styles(self, build: FusemaxBuild, family: str) -> dict[str, str]:
+        # The Q buffer feeds every PE's multiplier; a DP16KD's slow output would sit in front of
+        # the DSPs, a LUT RAM's output register does not.
+        return {"qbuf": "distributed"} if family == "ecp5" else {}
+
     def rtl(self, build: FusemaxBuild, *, sim: bool):
         from ...hdl.fusemax import FusemaxArray
 
