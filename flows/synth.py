@@ -184,12 +184,12 @@ def synth_design(
     synth_cmd = "synth_ice40 -dsp" if t.family == "ice40" else "synth_ecp5"
     prep = "read_verilog top.v; hierarchy -top top; proc"
     styles = dict(memory_styles or {})
-    spram = [name for name, style in styles.items() if style == "huge"]
-    for name, style in styles.items():
-        prep += f'; setattr -set ram_style "{style}" m:{name}'
-    for name in spram:
+    spram = [mem for mem, style in styles.items() if style == "huge"]
+    for mem, style in styles.items():
+        prep += f'; setattr -set ram_style "{style}" m:{mem}'
+    for mem in spram:
         # loaded through a port, never from initial contents; an SPRAM has none
-        prep += f"; delete t:$meminit_v2 r:MEMID=\\{name} %i"
+        prep += f"; delete t:$meminit_v2 r:MEMID=\\{mem} %i"
     if spram:
         synth_cmd += " -spram"
     t0 = time.monotonic()

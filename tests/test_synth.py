@@ -27,6 +27,10 @@ def test_weights_in_spram_when_loaded_through_cfg(build_root):
     cfg = registry.resolve("lif", preset="tiny", sets=["CFG=true", "W_BITS=4", "WMEM_IMPL=spram"])
     r = synth(cfg, "ice40-up5k", seeds=[1], build_root=build_root / "synth")
     assert r["spram"] == 1 and r["initial_contents_stripped"] == ["wmem"]
+    # regression: the memory-style loop once renamed the design after its last memory
+    assert r["block"] == "lif" and Path(r["dir"]).name.startswith("lif-ice40-up5k-")
+    again = synth(cfg, "ice40-up5k", seeds=[1], build_root=build_root / "synth", reuse=True)
+    assert again["reused"] and again["fmax_mhz"] == r["fmax_mhz"] and again["dir"] == r["dir"]
 
 
 def test_wide_core_gets_the_pin_light_wrapper(build_root, capsys):
