@@ -208,7 +208,7 @@ def cmd_synth(args) -> int:
         seeds = parse_seeds(args.seeds)
     else:
         seeds = [args.seed if args.seed is not None else cfg.synth.get("seed", 1)]
-    r = synth(cfg, target, seeds=seeds, progress=progress, router=args.router)
+    r = synth(cfg, target, seeds=seeds, progress=progress)
     if args.json:
         print(json.dumps(r, indent=2, default=str))
     else:
@@ -381,7 +381,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
     p.add_argument("--seed", type=int, help="nextpnr seed")
     p.add_argument("--seeds", help="several nextpnr seeds, '1-5' or '1,3,7': Fmax median and max")
-    p.add_argument("--router", choices=("router1", "router2"), default="router1", help="nextpnr's router")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
 

@@ -270,7 +270,7 @@ FPGA_GOALS = {
 U_SIZE = 1024  # M = P for the utilisation in GMAC/s
 
 
-def fpga_point(target: str, sets: list[str], seeds: list[int], router: str, progress) -> list[dict]:
+def fpga_point(target: str, sets: list[str], seeds: list[int], progress) -> list[dict]:
     """The target's fusemax preset and the naive MAC array of the same R x C, synthesised with the
     same flow and seeds; GMAC/s = R C Fmax U (U from the cycle model at M = P = 1024; 1 for the
     baseline, which does nothing but MACs)."""
@@ -283,11 +283,7 @@ def fpga_point(target: str, sets: list[str], seeds: list[int], router: str, prog
     u = fm.t_ideal(U_SIZE, U_SIZE, p) / fm.cycles(U_SIZE, U_SIZE, p)
     rows = []
     for design, u_design, run in (
-        (
-            f"fusemax ({preset})",
-            u,
-            lambda: synth(cfg, target, seeds=seeds, progress=progress, reuse=True, router=router),
-        ),
+        (f"fusemax ({preset})", u, lambda: synth(cfg, target, seeds=seeds, progress=progress, reuse=True)),
         (
             "naive MAC array",
             1.0,
@@ -299,7 +295,6 @@ def fpga_point(target: str, sets: list[str], seeds: list[int], router: str, prog
                 seeds=seeds,
                 progress=progress,
                 reuse=True,
-                router=router,
             ),
         ),
     ):
@@ -357,11 +352,11 @@ def cmd_fpga(args) -> int:
         print(f"  {s}", flush=True)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        per_target = list(pool.map(lambda t: fpga_point(t, args.set, seeds, args.router, progress), targets))
+        per_target = list(pool.map(lambda t: fpga_point(t, args.set, seeds, progress), targets))
     rows = [r for rs in per_target for r in rs]
     md = fpga_table(rows) + (
-        f"\nnextpnr seed {args.seed}, {args.router}; U: the interleaved schedule's cycle model at "
-        f"M = P = {U_SIZE} (the baseline only multiplies); GMAC/s = R C Fmax U."
+        f"\nnextpnr seed {args.seed}; U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
+        "(the baseline only multiplies); GMAC/s = R C Fmax U."
     )
     path = save_results(OUT, "fpga", rows, md)
     print(json.dumps(rows, indent=1, default=str) if args.json else md + f"\nsaved {path}")
@@ -397,6 +392,5 @@ def add_commands(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, default=1, help="nextpnr seed")
     p.add_argument("--jobs", type=int, default=1, help="targets synthesised at once")
-    p.add_argument("--router", choices=("router1", "router2"), default="router1", help="nextpnr's router")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fpga)

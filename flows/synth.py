@@ -37,8 +37,6 @@ TARGETS = {
     "ecp5-85k": Target("ecp5", ("--85k", "--package", "CABGA381"), 205, 100, 83640, 208, 156),
 }
 
-ROUTERS = ("router1", "router2")
-
 # Cell names in yosys `stat` per family: LUTs, flip-flops, block RAM, LUT RAM, DSP, carry.
 CELLS = {
     "ice40": {
@@ -112,11 +110,9 @@ def synth(
     build_root: str | Path = "build/synth",
     progress: Callable[[str], None] = lambda s: None,
     reuse: bool = False,
-    router: str = "router1",
 ) -> dict:
     """Synthesise a block's config once, place and route once per seed; utilisation, Fmax (median and
-    max over the seeds) and the paths of the logs. ``reuse``, ``router``: as in
-    :func:`synth_design`."""
+    max over the seeds) and the paths of the logs. ``reuse``: as in :func:`synth_design`."""
     t = _target(target)
     block, model, core = elaborate(config)
     return synth_design(
@@ -130,7 +126,6 @@ def synth(
         build_root=build_root,
         progress=progress,
         reuse=reuse,
-        router=router,
     )
 
 
@@ -152,17 +147,13 @@ def synth_design(
     build_root: str | Path = "build/synth",
     progress: Callable[[str], None] = lambda s: None,
     reuse: bool = False,
-    router: str = "router1",
 ) -> dict:
     """Synthesise one Amaranth component ``core`` (behind the pin-light wrapper when its ports
     exceed the package) and place and route it once per seed. ``memory_styles``: Yosys
     ``ram_style`` per memory name; ``classic_abc``: why the design maps its LUTs with classic ABC
     (None: ABC9, falling back to classic ABC where ABC9 fails). ``reuse``: return the result already
-    in the build directory of the same Verilog when it has the same seeds, router and tool versions.
-    ``router``: nextpnr's (``router2`` routes large, congested designs in a fraction of the time)."""
+    in the build directory of the same Verilog when it has the same seeds and tool versions."""
     t = _target(target)
-    if router not in ROUTERS:
-        raise ConfigError(f"unknown router '{router}'{did_you_mean(router, ROUTERS)}")
     ports = ports_of(core)
     pins = pin_count(ports)
     top = core
@@ -186,8 +177,7 @@ def synth_design(
     tools = {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))}
     if reuse and (out / "synth.json").exists():
         prior = json.loads((out / "synth.json").read_text())
-        same = [prior.get("seeds"), prior.get("tools"), prior.get("router", "router1")]
-        if same == [list(seeds), tools, router]:
+        if prior.get("seeds") == list(seeds) and prior.get("tools") == tools:
             progress(f"{name} on {target}: reusing {out / 'synth.json'}")
             return {**prior, "reused": True}
     write_atomic(out / "top.v", text)
@@ -248,8 +238,7 @@ def synth_design(
         progress(f"{name}: nextpnr-{t.family} (seed {sd}, {target})")
         log, rep = f"nextpnr-s{sd}.log", f"report-s{sd}.json"
         pnr = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
-        pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--router", router]
-        pnr += ["--timing-allow-fail", "-l", log, "-q"]
+        pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--timing-allow-fail", "-l", log, "-q"]
         proc = _run(pnr, out, out / f"nextpnr-s{sd}.stdout")
         if proc.returncode != 0 or not (out / rep).exists():
             raise CheckFailed(
@@ -283,7 +272,6 @@ def synth_design(
         "wrapper": wrapper or "none (the core's ports fit the package)",
         "memory_styles": styles,
         "yosys_command": synth_cmd,
-        "router": router,
         "notes": notes,
         "initial_contents_stripped": spram,
         "params": params,
