@@ -42,7 +42,7 @@ class FusemaxBlock(Block):
     lut_mapper_why = "ABC9 maps each PE's variable scale shift to ~2.5x the LUT4s of classic ABC"
     demo_no_synth = (
         "the default 8x8 array fits neither demo target (it needs an ECP5-85F: "
-        "neurohdl synth fusemax --preset default --target ecp5-85k, over 20 min)"
+        "neurohdl synth fusemax --preset default --target ecp5-85k; its routing takes over an hour here)"
     )
     params = (
         Param("R", int, 8, "Array rows: keys per epoch (the golden model depends on it)", 1, 64),
