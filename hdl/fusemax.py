@@ -348,7 +348,7 @@ class FusemaxArray(wiring.Component):
         table = [int(x) for x in exp2_table(FB, PW, p.exp2)]
         sbits = ceil_log2(PW + 1)
 
-        t1, t4 = tags[1], tags[4]
+        t1, t3 = tags[1], tags[3]
         for r in range(R):
             for c in range(C):
                 fs = [score[0][r][c], score[1][r][c]]
@@ -371,17 +371,13 @@ class FusemaxArray(wiring.Component):
                 acc = Mux(t1.e0, 0, s_t1) + prod[r][c]
                 # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes:
                 # Cs S_hi waits in ``hi`` while Cs S_lo is formed; the sum is registered (stage 1),
-                # shifted by 8 (SH >> 3) (stage 2), by SH & 7 (stage 3), saturated (stage 4). Floors
-                # of floors compose, so the two shifts are one.
+                # shifted by 8 (SH >> 3) (stage 2), by SH & 7 and saturated (stage 3). Floors of
+                # floors compose, so the two shifts are one.
                 hi = Signal.like(prod[r][c], name=f"hi_{r}_{c}")
                 full_p = Signal(signed(a_w + b_w + split + 1), name=f"sp_{r}_{c}")
                 coarse = Signal.like(full_p, name=f"sc_{r}_{c}")
-                scaled = Signal.like(full_p, name=f"sf_{r}_{c}")
-                m.d.sync += [
-                    full_p.eq((hi << split) + prod[r][c]),
-                    coarse.eq(full_p >> (SH[3:] << 3)),
-                    scaled.eq(coarse >> SH[:3]),
-                ]
+                m.d.sync += [full_p.eq((hi << split) + prod[r][c]), coarse.eq(full_p >> (SH[3:] << 3))]
+                scaled = coarse >> SH[:3]
                 top = scaled[XW - 1 :]  # in range when these bits are all equal (the sign)
                 x = Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
                 # ex_go: y = x - (r << FB) <= 0; ROM address f = y mod 2^FB = x mod 2^FB, shift
@@ -404,8 +400,8 @@ class FusemaxArray(wiring.Component):
                 p_val = Mux(zero, 0, t_reg >> s_reg)
                 with m.If(t1.qk):
                     _put(m, fs, t1.par, acc)
-                with m.If(t4.sc):
-                    _put(m, fs, t4.par, x)
+                with m.If(t3.sc):
+                    _put(m, fs, t3.par, x)
                 with m.If(ex_s3):
                     _put(m, fs, xd.par, p_val)
                 with m.If(is_sc & adv):
@@ -422,10 +418,10 @@ class FusemaxArray(wiring.Component):
                     m.d.sync += t_reg.eq(t_rom + half)
 
         # -- column trees and the correction row ------------------------------------------------
-        # SC2 slot -> x in the PEs at stage 5 -> max tree -> ceil -> new running max at stage L_RM.
+        # SC2 slot -> x in the PEs at stage 4 -> max tree -> ceil -> new running max at stage L_RM.
         # PV slot -> product at stage 1 -> add tree -> registered sums at stage L_RED, where RNV[f]
         # (read at stage L_RED - 3, shifted at L_RED - 1) and RD are updated.
-        t5, tM, tL = tags[5], tags[L_RM], tags[L_RED]
+        t4, tM, tL = tags[4], tags[L_RM], tags[L_RED]
         fz = Signal(name="f_zero")
         m.d.comb += fz.eq(tL.f == 0)
         with m.If(tM.sc):
@@ -438,7 +434,7 @@ class FusemaxArray(wiring.Component):
         rnv_rd = []  # per column: the divider's read port
         for c in range(C):
             col_x = [
-                Mux(t5.mask[r], _pick([score[0][r][c], score[1][r][c]], t5.par), x_min) for r in range(R)
+                Mux(t4.mask[r], _pick([score[0][r][c], score[1][r][c]], t4.par), x_min) for r in range(R)
             ]
             col_p = [_pick([score[0][r][c], score[1][r][c]], t1.par)[:PW] for r in range(R)]
             lm = _tree(m, col_x, lambda a, b: Mux(a > b, a, b), f"max{c}")

@@ -289,7 +289,7 @@ class Timing:
     multiplier and runs beside the slots: it starts when its epoch's running max is in the PEs
     and p is in them ``EX_CYCLES`` later (ROM read, latch, rounding, shift).
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (product
-    register, sum, two shift stages, saturation, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles
+    register, sum, two shift stages, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles
     after at the earliest.
     ``L_RED``: stages from a PV slot to its RNV write (product register, add tree, two sum registers,
     while RNV is read, latched and shifted).
@@ -309,7 +309,7 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=3, L_RM=6 + tree, L_RED=3 + tree, T_DIV=13 + p.OB)
+        return cls(K_OVH=3, L_RM=5 + tree, L_RED=3 + tree, T_DIV=13 + p.OB)
 
 
 def _check_runtime(M: int, P: int) -> None:
