@@ -346,6 +346,8 @@ def cmd_fpga(args) -> int:
     for t in targets:
         if t not in FPGA_GOALS:
             raise ConfigError(f"no fusemax goal for target '{t}': use {', '.join(FPGA_GOALS)}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give 1 or more")
     seeds = [args.seed]
 
     def progress(s: str) -> None:

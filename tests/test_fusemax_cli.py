@@ -95,6 +95,8 @@ def test_fpga_table_and_its_bad_target(cli):
 
     code, _, err = cli("fusemax", "fpga", "--targets", "ice40-hx8k")
     assert code == 2 and "no fusemax goal for target 'ice40-hx8k'" in err
+    code, _, err = cli("fusemax", "fpga", "--jobs", "0")
+    assert code == 2 and "--jobs 0: give 1 or more" in err
     base = {"target": "ecp5-25k", "design": "naive MAC array", "R": 4, "C": 4, "u": 1.0, "fmax_mhz": 100.0}
     slow = {**base, "design": "fusemax (ecp5_25k)", "u": 0.97, "fmax_mhz": 50.0, "lut4": 14087}
     big = {**base, "design": "fusemax (ecp5_25k)", "u": 0.97, "error": "fusemax does not fit ecp5-25k"}
