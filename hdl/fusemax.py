@@ -4,13 +4,13 @@ head in one pass over the keys, with a correction row of C units and a restoring
 Keys of the current epoch run along rows, queries of the current tile along columns. Each epoch is a
 sequence of slots on one multiplier per PE: ``QK`` (E slots, one multiply-accumulate each),
 ``SC1``/``SC2`` (scale S Cs to log2 units in two passes, after one cycle for the last QK sum) and
-``PV`` (F slots, one product per PE into the column add tree). exp2 (ROM read, rounding shift, p
-written: three cycles) needs no multiplier, so it runs beside the slots as soon as its epoch's running
-max is in the PEs. The interleaved schedule runs ``QK(g) SC(g) PV(g-1)`` with epoch g-1's exp2 during
-QK(g), so the max tree and the running-max update of epoch g hide behind epoch g+1's QK; the serial
-one runs each epoch to completion and waits for each tile's division. Numerics are identical (the
-golden model is :func:`neurohdl.models.fusemax.attention_int`); cycle counts follow
-:func:`~neurohdl.models.fusemax.cycles`.
+``PV`` (F slots, one product per PE into the column add tree). exp2 (ROM read, latch, rounding, shift:
+p is in the PEs four cycles after it starts) needs no multiplier, so it runs beside the slots as soon as
+its epoch's running max is in the PEs. The interleaved schedule runs ``QK(g) SC(g) PV(g-1)`` with
+epoch g-1's exp2 during QK(g), so the max tree and the running-max update of epoch g hide behind epoch
+g+1's QK; the serial one runs each epoch to completion and waits for each tile's division. Numerics
+are identical (the golden model is :func:`neurohdl.models.fusemax.attention_int`); cycle counts
+follow :func:`~neurohdl.models.fusemax.cycles`.
 
 Only slot issue stalls: a slot issues when its input beats are valid and its internal conditions hold
 (running max ready, correction bank free), otherwise the array freezes. Everything behind the slot
@@ -355,7 +355,8 @@ class FusemaxArray(wiring.Component):
                 s_front = _pick(fs, front.par)
                 s_back = _pick(fs, xd.par)
                 s_t1 = _pick(fs, t1.par)
-                # PV: p (unsigned, <= 2^(PW-1)) times v
+                # operands per slot: QK q x k, SC1 / SC2 Cs x S_hi / S_lo, PV p (unsigned,
+                # <= 2^(PW-1)) x v
                 mul_a = _one_hot(
                     m, signed(a_w), f"mul_a_{r}_{c}",
                     [(is_qk, q_lane[c]), (is_sc1 | is_sc, Cs), (is_pv, s_back[:PW])],
