@@ -316,19 +316,15 @@ def fpga_table(rows: list[dict]) -> str:
     out = []
     for r in rows:
         base = next(b for b in rows if b["target"] == r["target"] and b["design"] == "naive MAC array")
-        fits = "error" not in r
         if r is base:
             verdict = ""
-        elif not fits:
+        elif "error" in r:
             verdict = "no: " + r["error"]
+        elif not (r.get("fmax_mhz") and base.get("fmax_mhz")):
+            verdict = "no: fits; no Fmax to compare"
         else:
-            ok = base.get("fmax_mhz") is not None and r["fmax_mhz"] >= base["fmax_mhz"]
-            verdict = (
-                f"fits; Fmax {r['fmax_mhz'] / base['fmax_mhz']:.2f}x the baseline's"
-                if base.get("fmax_mhz")
-                else "fits"
-            )
-            verdict = ("yes: " if ok else "no: ") + verdict
+            ratio = r["fmax_mhz"] / base["fmax_mhz"]
+            verdict = f"{'yes' if ratio >= 1 else 'no'}: fits; Fmax {ratio:.2f}x the baseline's"
         out.append(
             [r["target"], r["design"], f"{r['R']}x{r['C']}", cell(r, "lut4"), cell(r, "carry"), cell(r, "ff"),
              cell(r, "bram"), cell(r, "dsp"), cell(r, "fmax_mhz", "{:.2f}"), f"{r['u']:.3f}",
