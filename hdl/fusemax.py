@@ -93,7 +93,7 @@ class FusemaxArray(wiring.Component):
 
     Attributes
     ----------
-    K_OVH, L_RM, L_RED, T_DIV, T_HEAD, L_OUT : int
+    K_OVH, L_RM, L_RED, T_DIV, EX, T_HEAD, L_OUT : int
         Timing constants (spec §3.3), as in :class:`~neurohdl.models.fusemax.Timing`.
 
     Ports
@@ -117,7 +117,7 @@ class FusemaxArray(wiring.Component):
         self.p = p = params.check()
         t = Timing.of(p)
         self.K_OVH, self.L_RM, self.L_RED, self.T_DIV = t.K_OVH, t.L_RM, t.L_RED, t.T_DIV
-        self.T_HEAD, self.L_OUT = t.T_HEAD, t.L_OUT
+        self.EX, self.T_HEAD, self.L_OUT = t.EX, t.T_HEAD, t.L_OUT
         super().__init__(
             {
                 "cfg": In(stream.Signature(cfg_layout(p))),

@@ -19,7 +19,6 @@ from .ints import ceil_log2
 
 EXP2_METHODS = ("lut", "ipoly3", "ipoly2")
 D_MAX = 63  # numpy shifts by >= 64 are undefined; any clamp >= the RNV width gives the same bits
-EX_CYCLES = 4  # exp2's start to the first PV slot that can use its p (RTL timing, see Timing)
 
 
 # -- build parameters ------------------------------------------------------------------------------
@@ -285,9 +284,10 @@ class Timing:
     """Timing constants of the RTL (spec §3.3 names).
 
     ``K_OVH``: non-MAC cycles per epoch: two scale passes on the PE's one multiplier and the cycle
-    before them in which the last QK product is added. exp2 (ROM read, rounding shift) uses no
-    multiplier and runs beside the slots: it starts when its epoch's running max is in the PEs
-    and p is in them ``EX_CYCLES`` later (ROM read, latch, rounding, shift).
+    before them in which the last QK product is added.
+    ``EX``: cycles from exp2's start to the first PV slot that can use its p (ROM read, latch,
+    rounding, shift). exp2 uses no multiplier and runs beside the slots: it starts when its
+    epoch's running max is in the PEs.
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (product
     register, sum, two shift stages, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles
     after at the earliest.
@@ -303,13 +303,14 @@ class Timing:
     L_RM: int
     L_RED: int
     T_DIV: int
+    EX: int
     T_HEAD: int = 1
     L_OUT: int = 1
 
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=3, L_RM=5 + tree, L_RED=3 + tree, T_DIV=13 + p.OB)
+        return cls(K_OVH=3, L_RM=5 + tree, L_RED=3 + tree, T_DIV=13 + p.OB, EX=4)
 
 
 def _check_runtime(M: int, P: int) -> None:
@@ -335,7 +336,7 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
                 qk = max(now, pend, clear if j == 0 else 0)
                 sc2 = qk + p.E + 2
                 ex1 = sc2 + t.L_RM + 1
-                last_pv = ex1 + EX_CYCLES + p.F - 1
+                last_pv = ex1 + t.EX + p.F - 1
                 now, pend = last_pv + 1, last_pv + t.L_RED + 1
             t0 = max(pend, div_idle)
             last = t0 + D + 1
@@ -356,7 +357,7 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
             now = sc1 + 2
             ready = sc1 + 1 + t.L_RM + 1
         if back:
-            last_pv = max(now, ex1 + EX_CYCLES) + p.F - 1
+            last_pv = max(now, ex1 + t.EX) + p.F - 1
             now = last_pv + 1
             if j == M1 - 1:
                 t0 = max(last_pv + t.L_RED + 1, div_idle)
@@ -368,12 +369,12 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
 def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
     """Closed form of :func:`cycles` when nothing waits but the last epoch (each tile's F divisions
     end before the next tile's last PV slot, roughly ``F T_DIV < M1 W``, and
-    ``E >= L_RM + EX_CYCLES - 3``); else None.
+    ``E >= L_RM + EX - 3``); else None.
 
-    Interleaved: ``P1 M1 W + 2 + EX_CYCLES + L_RED + F T_DIV + wait`` with ``W = E + F + K_OVH``
+    Interleaved: ``P1 M1 W + 2 + EX + L_RED + F T_DIV + wait`` with ``W = E + F + K_OVH``
     and the last epoch's wait for its running max ``max(0, L_RM - F)`` (``L_RM`` when there is
     one epoch); serial:
-    ``1 + P1 (M1 (E + F + L_RM + L_RED + 3 + EX_CYCLES) + F T_DIV + 1)``.
+    ``1 + P1 (M1 (E + F + L_RM + L_RED + 3 + EX) + F T_DIV + 1)``.
     """
     if M == 0 or P == 0:
         return 0
@@ -381,10 +382,10 @@ def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
     M1, P1 = -(-M // p.R), -(-P // p.C)
     D = p.F * t.T_DIV
     if not p.interleave:
-        return 1 + P1 * (M1 * (p.E + p.F + t.L_RM + t.L_RED + 3 + EX_CYCLES) + D + 1)
+        return 1 + P1 * (M1 * (p.E + p.F + t.L_RM + t.L_RED + 3 + t.EX) + D + 1)
     W = p.E + p.F + t.K_OVH
     G = P1 * M1
-    ex = EX_CYCLES - 3  # exp2 cycles not hidden behind the scale slots
+    ex = t.EX - 3  # exp2 cycles not hidden behind the scale slots
     # The last epoch waits for its running max (no next QK to hide behind); the first one would
     # when E < L_RM + ex (no PV before the second step's QK): left to the replay.
     wait = t.L_RM if G == 1 else max(0, t.L_RM - p.F)
