@@ -182,7 +182,9 @@ def synth_design(
             return {**prior, "reused": True}
     write_atomic(out / "top.v", text)
     synth_cmd = "synth_ice40 -dsp" if t.family == "ice40" else "synth_ecp5"
-    prep = "read_verilog top.v; hierarchy -top top; proc"
+    # A register whose signal asks to be kept (a deliberate copy near its users) keeps its own
+    # flip-flops: ``keep`` on the wire alone does not stop opt_merge from merging the copies.
+    prep = "read_verilog top.v; hierarchy -top top; proc; setattr -set keep 1 w:* a:keep %i %ci1 t:$dff %i"
     styles = dict(memory_styles or {})
     spram = [mem for mem, style in styles.items() if style == "huge"]
     for mem, style in styles.items():

@@ -147,12 +147,10 @@ class FusemaxArray(wiring.Component):
         ebits = max(1, ceil_log2(E))
         x_min, x_max = -(1 << (XW - 1)), (1 << (XW - 1)) - 1
 
-        # -- job registers ----------------------------------------------------------------
+        # -- job registers (Cs and SH are kept in every PE, below) ---------------------------
         cfgp = self.cfg.payload
         M = Signal.like(cfgp.M, name="M")
         P = Signal.like(cfgp.P, name="P")
-        Cs = Signal(16, name="Cs")
-        SH = Signal(6, name="SH")
         running = Signal()
         start = Signal()
         m.d.comb += [self.cfg.ready.eq(~running), start.eq(self.cfg.valid & self.cfg.ready)]
@@ -242,11 +240,16 @@ class FusemaxArray(wiring.Component):
         m.d.comb += wait.eq(waits)
 
         # The slot state is one-hot (is_qk, is_sc1, is_sc, is_pv; none: idle) because it selects
-        # every PE's multiplier operands: no decode in front of the DSPs.
+        # every PE's multiplier operands: no decode in front of the DSPs. Its next value is formed
+        # once and registered both here (control) and in every PE (operand selects).
         slot_regs = {"QK": is_qk, "SC1": is_sc1, "SC2": is_sc, "PV": is_pv}
+        slot_next = {name: Signal(name=f"{reg.name}_next") for name, reg in slot_regs.items()}
+        for name, reg in slot_regs.items():
+            m.d.comb += slot_next[name].eq(reg)
+            m.d.sync += reg.eq(slot_next[name])
 
         def goto(state: str) -> None:
-            m.d.sync += [reg.eq(name == state) for name, reg in slot_regs.items()]
+            m.d.comb += [nxt.eq(name == state) for name, nxt in slot_next.items()]
 
         def step_end():
             m.d.sync += p_ok.eq(0)
@@ -351,6 +354,16 @@ class FusemaxArray(wiring.Component):
         t1, t3 = tags[1], tags[3]
         for r in range(R):
             for c in range(C):
+                # The PE's own copies of the slot state and of the job's Cs and SH: registers next
+                # to its multiplier and shifter instead of nets across the array. ``keep`` stops
+                # synthesis from merging the copies back into one register.
+                pe_slot = Signal(data.StructLayout({n: 1 for n in slot_regs}), name=f"slot_{r}_{c}",
+                                 attrs={"keep": 1})  # fmt: skip
+                pe_cs = Signal(16, name=f"cs_{r}_{c}", attrs={"keep": 1})
+                pe_sh = Signal(6, name=f"shamt_{r}_{c}", attrs={"keep": 1})
+                m.d.sync += pe_slot.eq(Cat(*slot_next.values()))
+                with m.If(start):
+                    m.d.sync += [pe_cs.eq(cfgp.Cs), pe_sh.eq(cfgp.SH)]
                 fs = [score[0][r][c], score[1][r][c]]
                 s_front = _pick(fs, front.par)
                 s_back = _pick(fs, xd.par)
@@ -359,12 +372,12 @@ class FusemaxArray(wiring.Component):
                 # <= 2^(PW-1)) x v
                 mul_a = _one_hot(
                     m, signed(a_w), f"mul_a_{r}_{c}",
-                    [(is_qk, q_lane[c]), (is_sc1 | is_sc, Cs), (is_pv, s_back[:PW])],
+                    [(pe_slot.QK, q_lane[c]), (pe_slot.SC1 | pe_slot.SC2, pe_cs), (pe_slot.PV, s_back[:PW])],
                 )  # fmt: skip
                 mul_b = _one_hot(
                     m, signed(b_w), f"mul_b_{r}_{c}",
-                    [(is_qk, self.k.payload[r]), (is_sc1, s_front >> split), (is_sc, s_front[:split]),
-                     (is_pv, self.v.payload[r])],
+                    [(pe_slot.QK, self.k.payload[r]), (pe_slot.SC1, s_front >> split),
+                     (pe_slot.SC2, s_front[:split]), (pe_slot.PV, self.v.payload[r])],
                 )  # fmt: skip
                 # Every product is registered (stage 1); the slots that use one read it a cycle later.
                 m.d.sync += prod[r][c].eq(mul_a * mul_b)
@@ -377,8 +390,8 @@ class FusemaxArray(wiring.Component):
                 hi = Signal.like(prod[r][c], name=f"hi_{r}_{c}")
                 full_p = Signal(signed(a_w + b_w + split + 1), name=f"sp_{r}_{c}")
                 coarse = Signal.like(full_p, name=f"sc_{r}_{c}")
-                m.d.sync += [full_p.eq((hi << split) + prod[r][c]), coarse.eq(full_p >> (SH[3:] << 3))]
-                scaled = coarse >> SH[:3]
+                m.d.sync += [full_p.eq((hi << split) + prod[r][c]), coarse.eq(full_p >> (pe_sh[3:] << 3))]
+                scaled = coarse >> pe_sh[:3]
                 top = scaled[XW - 1 :]  # in range when these bits are all equal (the sign)
                 x = Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
                 # ex_go: y = x - (r << FB) <= 0; ROM address f = y mod 2^FB = x mod 2^FB, shift
@@ -601,8 +614,6 @@ class FusemaxArray(wiring.Component):
             m.d.sync += [
                 M.eq(cfgp.M),
                 P.eq(cfgp.P),
-                Cs.eq(cfgp.Cs),
-                SH.eq(cfgp.SH),
                 running.eq((cfgp.M != 0) & (cfgp.P != 0)),
                 rdy.eq(0),
                 full.eq(0),
