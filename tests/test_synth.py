@@ -4,9 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 from neurohdl.flows import registry
 from neurohdl.flows.cli import main
-from neurohdl.flows.synth import synth
+from neurohdl.flows.synth import synth, synth_design
 
 
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
@@ -42,3 +45,32 @@ def test_wide_core_gets_the_pin_light_wrapper(build_root, capsys):
     assert code == 0
     assert r["port_bits"] > 39 and "wrapper" in r["wrapper"] and "exceed" in r["wrapper"]
     assert r["bram"] >= 3
+
+
+class _KeptCopies(wiring.Component):
+    """One shift amount register and ``n`` kept copies of it, each driving its own shifter."""
+
+    a: In(6)
+    d: In(32)
+    o: Out(32)
+
+    def __init__(self, n: int):
+        self.n = n
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        outs = []
+        for i in range(self.n):
+            amount = Signal(6, name=f"amount{i}", attrs={"keep": 1})
+            out = Signal(32 // self.n, name=f"out{i}")
+            m.d.sync += [amount.eq(self.a), out.eq(self.d.word_select(i, 32 // self.n) >> amount)]
+            outs.append(out)
+        m.d.comb += self.o.eq(Cat(*outs))
+        return m
+
+
+def test_registers_marked_keep_are_not_merged(build_root):
+    r = synth_design("kept", _KeptCopies(4), "ecp5-25k", params={}, build_root=build_root / "synth")
+    # four 6-bit copies and the 32 output bits; merged copies would leave 6 + 32
+    assert r["ff"] >= 4 * 6 + 32, r
