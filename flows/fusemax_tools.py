@@ -12,6 +12,7 @@ import numpy as np
 
 from ..models import fusemax as fm
 from . import registry
+from .blocks.fusemax import FPGA_BASELINES
 from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError
 from .results import markdown_table, save_results
 
@@ -261,12 +262,6 @@ def cmd_digits(args) -> int:
     return EXIT_OK if result["passed"] else EXIT_MISMATCH
 
 
-# spec §4 goals: the array per target (a preset) and the spec's baseline of the same size
-FPGA_GOALS = {
-    "ice40-up5k": ("up5k", "369 LC, 8 DSP, 62 MHz"),
-    "ecp5-25k": ("ecp5_25k", "1,230 LUT, 470 FF, 15 DSP, 102 MHz"),
-    "ecp5-85k": ("ecp5_85k", "4,871 LUT, 1,628 FF, 63 DSP, 79 MHz"),
-}
 U_SIZE = 1024  # M = P for the utilisation in GMAC/s
 
 
@@ -277,7 +272,7 @@ def fpga_point(target: str, sets: list[str], seeds: list[int], progress) -> list
     from ..hdl.mac_array import MacArrayBench
     from .synth import synth, synth_design
 
-    preset = FPGA_GOALS[target][0]
+    preset = FPGA_BASELINES[target][0]
     cfg = registry.resolve("fusemax", preset=preset, sets=sets)
     p = registry.get("fusemax").model(cfg.params).fp
     u = fm.t_ideal(U_SIZE, U_SIZE, p) / fm.cycles(U_SIZE, U_SIZE, p)
@@ -328,7 +323,7 @@ def fpga_table(rows: list[dict]) -> str:
         out.append(
             [r["target"], r["design"], f"{r['R']}x{r['C']}", cell(r, "lut4"), cell(r, "carry"), cell(r, "ff"),
              cell(r, "bram"), cell(r, "dsp"), cell(r, "fmax_mhz", "{:.2f}"), f"{r['u']:.3f}",
-             cell(r, "gmac_s", "{:.2f}"), FPGA_GOALS[r["target"]][1] if r is base else "", verdict]
+             cell(r, "gmac_s", "{:.2f}"), FPGA_BASELINES[r["target"]][2] if r is base else "", verdict]
         )  # fmt: skip
     return markdown_table(
         out,
@@ -340,8 +335,8 @@ def fpga_table(rows: list[dict]) -> str:
 def cmd_fpga(args) -> int:
     targets = args.targets.split(",")
     for t in targets:
-        if t not in FPGA_GOALS:
-            raise ConfigError(f"no fusemax goal for target '{t}': use {', '.join(FPGA_GOALS)}")
+        if t not in FPGA_BASELINES:
+            raise ConfigError(f"no fusemax goal for target '{t}': use {', '.join(FPGA_BASELINES)}")
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give 1 or more")
     seeds = [args.seed]
@@ -386,7 +381,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_digits)
 
     p = sub.add_parser("fpga", help="area and Fmax per target beside the naive MAC array of the same size")
-    p.add_argument("--targets", default=",".join(FPGA_GOALS), help="comma-separated targets")
+    p.add_argument("--targets", default=",".join(FPGA_BASELINES), help="comma-separated targets")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, default=1, help="nextpnr seed")
     p.add_argument("--jobs", type=int, default=1, help="targets synthesised at once")

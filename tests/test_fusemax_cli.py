@@ -102,4 +102,4 @@ def test_fpga_table_and_its_bad_target(cli):
     big = {**base, "design": "fusemax (ecp5_25k)", "u": 0.97, "error": "fusemax does not fit ecp5-25k"}
     md = fpga_table([slow, base, big])
     assert "| 14,087 |" in md and "no: fits; Fmax 0.50x the baseline's" in md
-    assert "no: fusemax does not fit ecp5-25k" in md and "1,230 LUT, 470 FF, 15 DSP, 102 MHz" in md
+    assert "no: fusemax does not fit ecp5-25k" in md and "1,230 LUT4, 470 FF, 15 MULT18X18D, 102 MHz" in md
