@@ -147,10 +147,11 @@ class FusemaxArray(wiring.Component):
         ebits = max(1, ceil_log2(E))
         x_min, x_max = -(1 << (XW - 1)), (1 << (XW - 1)) - 1
 
-        # -- job registers (Cs and SH are kept in every PE, below) ---------------------------
+        # -- job registers (SH is kept in every PE, below) ----------------------------------
         cfgp = self.cfg.payload
         M = Signal.like(cfgp.M, name="M")
         P = Signal.like(cfgp.P, name="P")
+        Cs = Signal(16, name="Cs")
         running = Signal()
         start = Signal()
         m.d.comb += [self.cfg.ready.eq(~running), start.eq(self.cfg.valid & self.cfg.ready)]
@@ -240,16 +241,11 @@ class FusemaxArray(wiring.Component):
         m.d.comb += wait.eq(waits)
 
         # The slot state is one-hot (is_qk, is_sc1, is_sc, is_pv; none: idle) because it selects
-        # every PE's multiplier operands: no decode in front of the DSPs. Its next value is formed
-        # once and registered both here (control) and in every PE (operand selects).
+        # every PE's multiplier operands: no decode in front of the DSPs.
         slot_regs = {"QK": is_qk, "SC1": is_sc1, "SC2": is_sc, "PV": is_pv}
-        slot_next = {name: Signal(name=f"{reg.name}_next") for name, reg in slot_regs.items()}
-        for name, reg in slot_regs.items():
-            m.d.comb += slot_next[name].eq(reg)
-            m.d.sync += reg.eq(slot_next[name])
 
         def goto(state: str) -> None:
-            m.d.comb += [nxt.eq(name == state) for name, nxt in slot_next.items()]
+            m.d.sync += [reg.eq(name == state) for name, reg in slot_regs.items()]
 
         def step_end():
             m.d.sync += p_ok.eq(0)
@@ -354,16 +350,12 @@ class FusemaxArray(wiring.Component):
         t1, t3 = tags[1], tags[3]
         for r in range(R):
             for c in range(C):
-                # The PE's own copies of the slot state and of the job's Cs and SH: registers next
-                # to its multiplier and shifter instead of nets across the array. ``keep`` stops
-                # synthesis from merging the copies back into one register.
-                pe_slot = Signal(data.StructLayout({n: 1 for n in slot_regs}), name=f"slot_{r}_{c}",
-                                 attrs={"keep": 1})  # fmt: skip
-                pe_cs = Signal(16, name=f"cs_{r}_{c}", attrs={"keep": 1})
+                # The PE's own copy of the job's SH: a register next to its scale shifter, not a
+                # net across the array in front of eight levels of logic. ``keep`` stops synthesis
+                # from merging the copies back into one register.
                 pe_sh = Signal(6, name=f"shamt_{r}_{c}", attrs={"keep": 1})
-                m.d.sync += pe_slot.eq(Cat(*slot_next.values()))
                 with m.If(start):
-                    m.d.sync += [pe_cs.eq(cfgp.Cs), pe_sh.eq(cfgp.SH)]
+                    m.d.sync += pe_sh.eq(cfgp.SH)
                 fs = [score[0][r][c], score[1][r][c]]
                 s_front = _pick(fs, front.par)
                 s_back = _pick(fs, xd.par)
@@ -372,12 +364,12 @@ class FusemaxArray(wiring.Component):
                 # <= 2^(PW-1)) x v
                 mul_a = _one_hot(
                     m, signed(a_w), f"mul_a_{r}_{c}",
-                    [(pe_slot.QK, q_lane[c]), (pe_slot.SC1 | pe_slot.SC2, pe_cs), (pe_slot.PV, s_back[:PW])],
+                    [(is_qk, q_lane[c]), (is_sc1 | is_sc, Cs), (is_pv, s_back[:PW])],
                 )  # fmt: skip
                 mul_b = _one_hot(
                     m, signed(b_w), f"mul_b_{r}_{c}",
-                    [(pe_slot.QK, self.k.payload[r]), (pe_slot.SC1, s_front >> split),
-                     (pe_slot.SC2, s_front[:split]), (pe_slot.PV, self.v.payload[r])],
+                    [(is_qk, self.k.payload[r]), (is_sc1, s_front >> split), (is_sc, s_front[:split]),
+                     (is_pv, self.v.payload[r])],
                 )  # fmt: skip
                 # Every product is registered (stage 1); the slots that use one read it a cycle later.
                 m.d.sync += prod[r][c].eq(mul_a * mul_b)
@@ -614,6 +606,7 @@ class FusemaxArray(wiring.Component):
             m.d.sync += [
                 M.eq(cfgp.M),
                 P.eq(cfgp.P),
+                Cs.eq(cfgp.Cs),
                 running.eq((cfgp.M != 0) & (cfgp.P != 0)),
                 rdy.eq(0),
                 full.eq(0),
