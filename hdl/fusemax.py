@@ -200,21 +200,6 @@ class FusemaxArray(wiring.Component):
             return nxt
 
         front_next = advance(front)
-        # Every PE's copies of the descriptor bits that pick its multiplier operands (front.first:
-        # Q from the q stream or the Q buffer; front.par, back.par: which score register): registers
-        # next to its multiplier instead of nets across the array in front of shared muxes.
-        pe_desc = data.StructLayout({"first": 1, "par": 1, "back_par": 1})
-        pe_sel = [
-            [Signal(pe_desc, name=f"sel_{r}_{c}", attrs={"keep": 1}) for c in range(C)] for r in range(R)
-        ]
-        pe_sels = [sel for row in pe_sel for sel in row]
-
-        def load_front(value, first, par) -> None:
-            m.d.sync += front.eq(value)
-            m.d.sync += [sel.first.eq(first) for sel in pe_sels] + [sel.par.eq(par) for sel in pe_sels]
-
-        def load_back(value, par) -> None:
-            m.d.sync += [back.eq(value), *(sel.back_par.eq(par) for sel in pe_sels)]
 
         # -- slot control -------------------------------------------------------------------
         idx = Signal(max(ebits, fbits), name="idx")
@@ -265,8 +250,7 @@ class FusemaxArray(wiring.Component):
         def step_end():
             m.d.sync += p_ok.eq(0)
             if p.interleave:
-                load_back(front, front.par)
-                load_front(front_next, front_next.first, front_next.par)
+                m.d.sync += [back.eq(front), front.eq(front_next)]
                 with m.If(front_next.ex):
                     goto("QK")
                 with m.Elif(front.ex):
@@ -274,7 +258,7 @@ class FusemaxArray(wiring.Component):
                 with m.Else():
                     goto("IDLE")
             else:
-                load_front(front_next, front_next.first, front_next.par)
+                m.d.sync += front.eq(front_next)
                 with m.If(front_next.ex):
                     goto("QK")
                 with m.Else():
@@ -290,9 +274,7 @@ class FusemaxArray(wiring.Component):
                     done()
 
         with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
-            load_front(0, 1, 0)
-            load_back(0, 0)
-            m.d.sync += [front.ex.eq(1), front.first.eq(1), idx.eq(0)]
+            m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
             goto("QK")
         with m.If(is_qk):
             counted(E, lambda: goto("SC1"))
@@ -347,6 +329,9 @@ class FusemaxArray(wiring.Component):
             qr.en.eq(adv),
             qr.addr.eq(Mux(is_qk & (idx != E - 1), idx + 1, 0)),
         ]
+        q_lane = [
+            Mux(first(front), self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed()) for c in range(C)
+        ]
 
         # -- the PE array ---------------------------------------------------------------------
         r_ep = [[Signal(signed(W_R), name=f"r_ep{b}_{c}") for c in range(C)] for b in range(2)]
@@ -372,16 +357,14 @@ class FusemaxArray(wiring.Component):
                 with m.If(start):
                     m.d.sync += pe_sh.eq(cfgp.SH)
                 fs = [score[0][r][c], score[1][r][c]]
-                sel = pe_sel[r][c]
-                q_pe = Mux(sel.first, self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed())
-                s_front = _pick(fs, sel.par)
-                s_back = _pick(fs, sel.back_par if p.interleave else sel.par)
+                s_front = _pick(fs, front.par)
+                s_back = _pick(fs, xd.par)
                 s_t1 = _pick(fs, t1.par)
                 # operands per slot: QK q x k, SC1 / SC2 Cs x S_hi / S_lo, PV p (unsigned,
                 # <= 2^(PW-1)) x v
                 mul_a = _one_hot(
                     m, signed(a_w), f"mul_a_{r}_{c}",
-                    [(is_qk, q_pe), (is_sc1 | is_sc, Cs), (is_pv, s_back[:PW])],
+                    [(is_qk, q_lane[c]), (is_sc1 | is_sc, Cs), (is_pv, s_back[:PW])],
                 )  # fmt: skip
                 mul_b = _one_hot(
                     m, signed(b_w), f"mul_b_{r}_{c}",
