@@ -48,7 +48,7 @@ def test_wide_core_gets_the_pin_light_wrapper(build_root, capsys):
 
 
 class _KeptCopies(wiring.Component):
-    """One shift amount register and ``n`` kept copies of it, each driving its own shifter."""
+    """``n`` kept registers of one shift amount (all loaded from ``a``), each driving its own shifter."""
 
     a: In(6)
     d: In(32)
