@@ -34,20 +34,6 @@ def _resolve(args):
     return registry.resolve(args.block, preset=args.preset, config=args.config, sets=args.set)
 
 
-def parse_seeds(text: str) -> list[int]:
-    try:
-        if "-" in text:
-            lo, hi = (int(x) for x in text.split("-", 1))
-            seeds = list(range(lo, hi + 1))
-        else:
-            seeds = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise NeurohdlError(f"--seeds {text!r}: expected a range like 1-5 or a list like 1,3,7") from None
-    if not seeds or min(seeds) < 0:
-        raise NeurohdlError(f"--seeds {text!r}: expected non-negative seeds")
-    return seeds
-
-
 def _table(rows: list[tuple], header: tuple) -> str:
     rows = [tuple(str(c) for c in r) for r in rows]
     widths = [
@@ -198,7 +184,7 @@ def cmd_cosim(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .synth import synth
+    from .synth import parse_seeds, synth
 
     cfg = _resolve(args)
     target = args.target or cfg.synth.get("target")

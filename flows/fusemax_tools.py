@@ -305,8 +305,19 @@ def fpga_point(target: str, sets: list[str], seeds: list[int], progress) -> list
 
 
 def fpga_table(rows: list[dict]) -> str:
+    def num(v, fmt: str = "{:,}") -> str:
+        return fmt.format(v) if v is not None else "-"
+
     def cell(r: dict, key: str, fmt: str = "{:,}") -> str:
-        return fmt.format(r[key]) if r.get(key) is not None else "-"
+        return num(r.get(key), fmt)
+
+    def fmax(r: dict) -> str:
+        """The median; with several seeds, each seed's figure after it."""
+        per_seed = list(r.get("fmax_per_seed", {}).values())
+        median = cell(r, "fmax_mhz", "{:.2f}")
+        if len(per_seed) < 2:
+            return median
+        return f"{median} ({' / '.join(num(f, '{:.2f}') for f in per_seed)})"
 
     out = []
     for r in rows:
@@ -322,7 +333,7 @@ def fpga_table(rows: list[dict]) -> str:
             verdict = f"{'yes' if ratio >= 1 else 'no'}: fits; Fmax {ratio:.2f}x the baseline's"
         out.append(
             [r["target"], r["design"], f"{r['R']}x{r['C']}", cell(r, "lut4"), cell(r, "carry"), cell(r, "ff"),
-             cell(r, "bram"), cell(r, "dsp"), cell(r, "fmax_mhz", "{:.2f}"), f"{r['u']:.3f}",
+             cell(r, "bram"), cell(r, "dsp"), fmax(r), f"{r['u']:.3f}",
              cell(r, "gmac_s", "{:.2f}"), FPGA_BASELINES[r["target"]][2] if r is base else "", verdict]
         )  # fmt: skip
     return markdown_table(
@@ -333,13 +344,17 @@ def fpga_table(rows: list[dict]) -> str:
 
 
 def cmd_fpga(args) -> int:
+    from .synth import parse_seeds
+
     targets = args.targets.split(",")
     for t in targets:
         if t not in FPGA_BASELINES:
             raise ConfigError(f"no fusemax goal for target '{t}': use {', '.join(FPGA_BASELINES)}")
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give 1 or more")
-    seeds = [args.seed]
+    if args.seeds and args.seed is not None:
+        raise ConfigError("give --seed or --seeds, not both")
+    seeds = parse_seeds(args.seeds) if args.seeds else [1 if args.seed is None else args.seed]
 
     def progress(s: str) -> None:
         print(f"  {s}", flush=True)
@@ -348,7 +363,8 @@ def cmd_fpga(args) -> int:
         per_target = list(pool.map(lambda t: fpga_point(t, args.set, seeds, progress), targets))
     rows = [r for rs in per_target for r in rs]
     md = fpga_table(rows) + (
-        f"\nnextpnr seed {args.seed}; U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
+        f"\nnextpnr seeds {', '.join(map(str, seeds))}: Fmax is their median (each seed's in brackets); "
+        f"U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
         "(the baseline only multiplies); GMAC/s = R C Fmax U."
     )
     path = save_results(OUT, "fpga", rows, md)
@@ -383,7 +399,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("fpga", help="area and Fmax per target beside the naive MAC array of the same size")
     p.add_argument("--targets", default=",".join(FPGA_BASELINES), help="comma-separated targets")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr seed")
+    p.add_argument("--seed", type=int, help="nextpnr seed (default 1)")
+    p.add_argument("--seeds", help="several nextpnr seeds, '1-3' or '1,3,7': Fmax medians are compared")
     p.add_argument("--jobs", type=int, default=1, help="targets synthesised at once")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fpga)

@@ -103,3 +103,19 @@ def test_fpga_table_and_its_bad_target(cli):
     md = fpga_table([slow, base, big])
     assert "| 14,087 |" in md and "no: fits; Fmax 0.50x the baseline's" in md
     assert "no: fusemax does not fit ecp5-25k" in md and "1,230 LUT4, 470 FF, 15 MULT18X18D, 102 MHz" in md
+
+
+def test_fpga_seeds_give_the_median_and_each_seed(cli):
+    from neurohdl.flows.fusemax_tools import fpga_table
+
+    code, _, err = cli("fusemax", "fpga", "--seed", "2", "--seeds", "1-3")
+    assert code == 2 and "give --seed or --seeds, not both" in err
+    code, _, err = cli("fusemax", "fpga", "--seeds", "3-x")
+    assert code == 2 and "--seeds '3-x'" in err
+    base = {"target": "ecp5-25k", "design": "naive MAC array", "R": 4, "C": 4, "u": 1.0, "fmax_mhz": 80.0,
+            "fmax_per_seed": {1: 85.5, 2: 80.0, 3: 79.0}}  # fmt: skip
+    fmx = {**base, "design": "fusemax (ecp5_25k)", "fmax_mhz": 88.0,
+           "fmax_per_seed": {1: 88.0, 2: None, 3: 90.0}}  # fmt: skip
+    md = fpga_table([fmx, base])
+    assert "| 80.00 (85.50 / 80.00 / 79.00) |" in md and "| 88.00 (88.00 / - / 90.00) |" in md
+    assert "yes: fits; Fmax 1.10x the baseline's" in md
