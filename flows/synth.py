@@ -150,58 +150,22 @@ def _target(target: str) -> Target:
     return TARGETS[target]
 
 
-def synth_design(
+def _yosys(
     name: str,
-    core,
+    out: Path,
+    t: Target,
     target: str,
-    *,
-    params: dict,
-    memory_styles: dict[str, str] | None = None,
-    classic_abc: str | None = None,
-    seeds: list[int] = (1,),
-    build_root: str | Path = "build/synth",
-    progress: Callable[[str], None] = lambda s: None,
-    reuse: bool = False,
-) -> dict:
-    """Synthesise one Amaranth component ``core`` (behind the pin-light wrapper when its ports
-    exceed the package) and place and route it once per seed. ``memory_styles``: Yosys
-    ``ram_style`` per memory name; ``classic_abc``: why the design maps its LUTs with classic ABC
-    (None: ABC9, falling back to classic ABC where ABC9 fails). ``reuse``: return the result already
-    in the build directory of the same Verilog when it has the same seeds and tool versions."""
-    t = _target(target)
-    ports = ports_of(core)
-    pins = pin_count(ports)
-    top = core
-    wrapper = None
-    if pins > t.pins:
-        top = PinLightWrapper(core)
-        wrapper = f"{PinLightWrapper.name}; the core's {pins} port bits exceed the {t.pins} package pins"
-    wrapper_ffs = 0
-    if wrapper:
-        wrapper_ffs = 1 + sum(
-            p["width"] for p in ports if p["direction"] == "in" and p["name"] not in ("clk", "rst")
-        )
-    from amaranth.back import verilog
-
-    text = verilog.convert(
-        top, name="top", emit_src=False, **({} if wrapper is None else {"ports": [top.sin, top.sout]})
-    )
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    out = Path(build_root).resolve() / f"{name}-{target}-{digest}"
-    out.mkdir(parents=True, exist_ok=True)
-    tools = {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))}
-    if reuse and (out / "synth.json").exists():
-        prior = json.loads((out / "synth.json").read_text())
-        if prior.get("seeds") == list(seeds) and prior.get("tools") == tools:
-            progress(f"{name} on {target}: reusing {out / 'synth.json'}")
-            return {**prior, "reused": True}
-    write_atomic(out / "top.v", text)
+    styles: dict[str, str],
+    spram: list[str],
+    classic_abc: str | None,
+    progress: Callable[[str], None],
+) -> tuple[str, list[str]]:
+    """Synthesise ``out/top.v`` into ``out/top.json`` and ``out/stat.json``; the Yosys command and
+    notes on how LUTs were mapped."""
     synth_cmd = "synth_ice40 -dsp" if t.family == "ice40" else "synth_ecp5"
     # A register whose signal asks to be kept (a deliberate copy near its users) keeps its own
     # flip-flops: ``keep`` on the wire alone does not stop opt_merge from merging the copies.
     prep = "read_verilog top.v; hierarchy -top top; proc; setattr -set keep 1 w:* a:keep %i %ci1 t:$dff %i"
-    styles = dict(memory_styles or {})
-    spram = [mem for mem, style in styles.items() if style == "huge"]
     for mem, style in styles.items():
         prep += f'; setattr -set ram_style "{style}" m:{mem}'
     for mem in spram:
@@ -209,7 +173,6 @@ def synth_design(
         prep += f"; delete t:$meminit_v2 r:MEMID=\\{mem} %i"
     if spram:
         synth_cmd += " -spram"
-    t0 = time.monotonic()
     notes = []
 
     def run_yosys(cmd: str, classic: bool = False) -> subprocess.CompletedProcess:
@@ -240,6 +203,64 @@ def synth_design(
         synth_cmd += " (abc -lut 4 instead of abc9)"
     if proc.returncode != 0 or not (out / "stat.json").exists():
         raise CheckFailed(f"yosys failed: {_failure_reason(out / 'yosys.log')} (log: {out / 'yosys.log'})")
+    return synth_cmd, notes
+
+
+def synth_design(
+    name: str,
+    core,
+    target: str,
+    *,
+    params: dict,
+    memory_styles: dict[str, str] | None = None,
+    classic_abc: str | None = None,
+    seeds: list[int] = (1,),
+    build_root: str | Path = "build/synth",
+    progress: Callable[[str], None] = lambda s: None,
+    reuse: bool = False,
+) -> dict:
+    """Synthesise one Amaranth component ``core`` (behind the pin-light wrapper when its ports
+    exceed the package) and place and route it once per seed. ``memory_styles``: Yosys
+    ``ram_style`` per memory name; ``classic_abc``: why the design maps its LUTs with classic ABC
+    (None: ABC9, falling back to classic ABC where ABC9 fails). ``reuse``: when the build directory
+    of the same Verilog holds a result of the same tool versions, keep its netlist and the seeds it
+    has routed, and place and route only the others (``reused`` is set when nothing ran)."""
+    t = _target(target)
+    ports = ports_of(core)
+    pins = pin_count(ports)
+    top = core
+    wrapper = None
+    if pins > t.pins:
+        top = PinLightWrapper(core)
+        wrapper = f"{PinLightWrapper.name}; the core's {pins} port bits exceed the {t.pins} package pins"
+    wrapper_ffs = 0
+    if wrapper:
+        wrapper_ffs = 1 + sum(
+            p["width"] for p in ports if p["direction"] == "in" and p["name"] not in ("clk", "rst")
+        )
+    from amaranth.back import verilog
+
+    text = verilog.convert(
+        top, name="top", emit_src=False, **({} if wrapper is None else {"ports": [top.sin, top.sout]})
+    )
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    out = Path(build_root).resolve() / f"{name}-{target}-{digest}"
+    out.mkdir(parents=True, exist_ok=True)
+    tools = {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))}
+    prior = None
+    if reuse and (out / "synth.json").exists():
+        prior = json.loads((out / "synth.json").read_text())
+        if prior.get("tools") != tools or not (out / "stat.json").exists():
+            prior = None
+    styles = dict(memory_styles or {})
+    spram = [mem for mem, style in styles.items() if style == "huge"]
+    t0 = time.monotonic()
+    if prior is not None:  # the same Verilog through the same tools: only new seeds are run
+        progress(f"{name} on {target}: reusing the netlist in {out}")
+        synth_cmd, notes = prior["yosys_command"], prior["notes"]
+    else:
+        write_atomic(out / "top.v", text)
+        synth_cmd, notes = _yosys(name, out, t, target, styles, spram, classic_abc, progress)
     stat = json.loads((out / "stat.json").read_text())
     cells = stat["design"].get("num_cells_by_type", {})
     names = CELLS[t.family]
@@ -251,16 +272,21 @@ def synth_design(
                 f"{name} does not fit {target}: it needs {need} {cell} cells, the device has {have}"
             )
     fmax_per_seed, util = {}, {}
+    ran = prior is None
     for sd in seeds:
-        progress(f"{name}: nextpnr-{t.family} (seed {sd}, {target})")
         log, rep = f"nextpnr-s{sd}.log", f"report-s{sd}.json"
-        pnr = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
-        pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--timing-allow-fail", "-l", log, "-q"]
-        proc = _run(pnr, out, out / f"nextpnr-s{sd}.stdout")
-        if proc.returncode != 0 or not (out / rep).exists():
-            raise CheckFailed(
-                f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"
-            )
+        # nextpnr writes its report when it has routed, so a report of this netlist is a finished run
+        if prior is None or not (out / rep).exists():
+            ran = True
+            progress(f"{name}: nextpnr-{t.family} (seed {sd}, {target})")
+            (out / rep).unlink(missing_ok=True)
+            pnr = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
+            pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--timing-allow-fail", "-l", log, "-q"]
+            proc = _run(pnr, out, out / f"nextpnr-s{sd}.stdout")
+            if proc.returncode != 0 or not (out / rep).exists():
+                raise CheckFailed(
+                    f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"
+                )
         report = json.loads((out / rep).read_text())
         fmax = [v["achieved"] for v in report.get("fmax", {}).values()]
         fmax_per_seed[sd] = round(min(fmax), 2) if fmax else None
@@ -297,4 +323,4 @@ def synth_design(
         "dir": str(out),
     }
     write_atomic(out / "synth.json", json.dumps(result, indent=2, default=str) + "\n")
-    return result
+    return result if ran else {**result, "reused": True}

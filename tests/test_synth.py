@@ -34,6 +34,16 @@ def test_weights_in_spram_when_loaded_through_cfg(build_root):
     assert r["block"] == "lif" and Path(r["dir"]).name.startswith("lif-ice40-up5k-")
     again = synth(cfg, "ice40-up5k", seeds=[1], build_root=build_root / "synth", reuse=True)
     assert again["reused"] and again["fmax_mhz"] == r["fmax_mhz"] and again["dir"] == r["dir"]
+    # another seed: the netlist and seed 1's routing are kept, only seed 2 is placed and routed
+    log = []
+    more = synth(
+        cfg, "ice40-up5k", seeds=[1, 2], build_root=build_root / "synth", reuse=True, progress=log.append
+    )
+    assert "reused" not in more and set(more["fmax_per_seed"]) == {1, 2}
+    assert more["fmax_per_seed"][1] == r["fmax_mhz"] and more["lut4"] == r["lut4"]
+    assert not any("yosys" in s for s in log) and [s for s in log if "nextpnr" in s] == [
+        "lif: nextpnr-ice40 (seed 2, ice40-up5k)"
+    ]
 
 
 def test_wide_core_gets_the_pin_light_wrapper(build_root, capsys):
