@@ -314,7 +314,7 @@ class FusemaxArray(wiring.Component):
         ]
         for i in range(1, len(tags)):
             m.d.sync += tags[i].eq(tags[i - 1])
-        m.d.comb += qk_pending.eq(tags[1].qk)
+        m.d.comb += qk_pending.eq(tags[1].qk)  # its product is not formed yet
 
         # -- Q buffer: written by each tile's first epoch, read one slot ahead later --------
         m.submodules.qbuf = qbuf = memory.Memory(shape=unsigned(8 * C), depth=E, init=[])
@@ -347,7 +347,7 @@ class FusemaxArray(wiring.Component):
         table = [int(x) for x in exp2_table(FB, PW, p.exp2)]
         sbits = ceil_log2(PW + 1)
 
-        t1, t3 = tags[1], tags[3]
+        t1, t2, t5 = tags[1], tags[2], tags[5]
         for r in range(R):
             for c in range(C):
                 # The PE's own copy of the job's SH: a register next to its scale shifter, not a
@@ -359,33 +359,41 @@ class FusemaxArray(wiring.Component):
                 fs = [score[0][r][c], score[1][r][c]]
                 s_front = _pick(fs, front.par)
                 s_back = _pick(fs, xd.par)
-                s_t1 = _pick(fs, t1.par)
+                s_t2 = _pick(fs, t2.par)
+                # Every product is registered (stage 2) behind its registered operands (stage 1),
+                # so no select logic sits in front of the multiplier. QK: one signed 8x8 product
+                # per slot, accumulated at stage 2.
+                opa = Signal(signed(a_w), name=f"opa_{r}_{c}")
+                opb = Signal(signed(b_w), name=f"opb_{r}_{c}")
+                acc = Mux(t2.e0, 0, s_t2) + prod[r][c]
                 # operands per slot: QK q x k, SC1 / SC2 Cs x S_hi / S_lo, PV p (unsigned,
-                # <= 2^(PW-1)) x v
+                # <= 2^(PW-1)) x v. SC1 comes two cycles after the last QK slot, as that slot's
+                # sum is formed: it takes the sum itself, not the score register written with it.
                 mul_a = _one_hot(
                     m, signed(a_w), f"mul_a_{r}_{c}",
                     [(is_qk, q_lane[c]), (is_sc1 | is_sc, Cs), (is_pv, s_back[:PW])],
                 )  # fmt: skip
                 mul_b = _one_hot(
                     m, signed(b_w), f"mul_b_{r}_{c}",
-                    [(is_qk, self.k.payload[r]), (is_sc1, s_front >> split), (is_sc, s_front[:split]),
+                    [(is_qk, self.k.payload[r]), (is_sc1, acc >> split), (is_sc, s_front[:split]),
                      (is_pv, self.v.payload[r])],
                 )  # fmt: skip
-                # Every product is registered (stage 1); the slots that use one read it a cycle later.
-                m.d.sync += prod[r][c].eq(mul_a * mul_b)
-                # QK: one signed 8x8 product per slot, accumulated at stage 1
-                acc = Mux(t1.e0, 0, s_t1) + prod[r][c]
+                m.d.sync += [opa.eq(mul_a), opb.eq(mul_b), prod[r][c].eq(opa * opb)]
                 # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes:
-                # Cs S_hi waits in ``hi`` while Cs S_lo is formed; the sum is registered (stage 1),
-                # shifted by 8 (SH >> 3) (stage 2), by SH & 7 and saturated (stage 3). Floors of
-                # floors compose, so the two shifts are one.
+                # Cs S_hi waits in ``hi`` while Cs S_lo is formed; the sum is registered (stage 3),
+                # shifted by 8 (SH >> 3) (stage 4), by SH & 7 and saturated (stage 5), and written
+                # to the score register from there, which sits where its many readers are. Floors
+                # of floors compose, so the two shifts are one.
                 hi = Signal.like(prod[r][c], name=f"hi_{r}_{c}")
                 full_p = Signal(signed(a_w + b_w + split + 1), name=f"sp_{r}_{c}")
                 coarse = Signal.like(full_p, name=f"sc_{r}_{c}")
                 m.d.sync += [full_p.eq((hi << split) + prod[r][c]), coarse.eq(full_p >> (pe_sh[3:] << 3))]
                 scaled = coarse >> pe_sh[:3]
                 top = scaled[XW - 1 :]  # in range when these bits are all equal (the sign)
-                x = Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
+                x = Signal(signed(XW), name=f"x_{r}_{c}")
+                m.d.sync += x.eq(
+                    Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
+                )
                 # ex_go: y = x - (r << FB) <= 0; ROM address f = y mod 2^FB = x mod 2^FB, shift
                 # s = -(y >> FB) = r - (x >> FB): a short subtract, no carry through the fraction
                 s_val = Mux(xd.par, r_ep[1][c], r_ep[0][c]) - s_back[FB:XW].as_signed()
@@ -404,13 +412,13 @@ class FusemaxArray(wiring.Component):
                 t_rom = Signal(PW, name=f"tr_{r}_{c}")
                 t_reg = Signal(PW + 1, name=f"t_{r}_{c}")
                 p_val = Mux(zero, 0, t_reg >> s_reg)
-                with m.If(t1.qk):
-                    _put(m, fs, t1.par, acc)
-                with m.If(t3.sc):
-                    _put(m, fs, t3.par, x)
+                with m.If(t2.qk):
+                    _put(m, fs, t2.par, acc)
+                with m.If(t5.sc):
+                    _put(m, fs, t5.par, x)
                 with m.If(ex_s3):
                     _put(m, fs, xd.par, p_val)
-                with m.If(is_sc & adv):
+                with m.If(t1.sc):  # SC2 at stage 1: SC1's product is out
                     m.d.sync += hi.eq(prod[r][c])
                 with m.If(ex_go):
                     m.d.sync += [s_raw.eq(s_val), masked.eq(~(xd.kb + r < M))]
@@ -424,10 +432,10 @@ class FusemaxArray(wiring.Component):
                     m.d.sync += t_reg.eq(t_rom + half)
 
         # -- column trees and the correction row ------------------------------------------------
-        # SC2 slot -> x in the PEs at stage 4 -> max tree -> ceil -> new running max at stage L_RM.
-        # PV slot -> product at stage 1 -> add tree -> registered sums at stage L_RED, where RNV[f]
+        # SC2 slot -> x in the PEs at stage 6 -> max tree -> ceil -> new running max at stage L_RM.
+        # PV slot -> product at stage 2 -> add tree -> registered sums at stage L_RED, where RNV[f]
         # (read at stage L_RED - 3, shifted at L_RED - 1) and RD are updated.
-        t4, tM, tL = tags[4], tags[L_RM], tags[L_RED]
+        t6, tM, tL = tags[6], tags[L_RM], tags[L_RED]
         fz = Signal(name="f_zero")
         m.d.comb += fz.eq(tL.f == 0)
         with m.If(tM.sc):
@@ -440,9 +448,9 @@ class FusemaxArray(wiring.Component):
         rnv_rd = []  # per column: the divider's read port
         for c in range(C):
             col_x = [
-                Mux(t4.mask[r], _pick([score[0][r][c], score[1][r][c]], t4.par), x_min) for r in range(R)
+                Mux(t6.mask[r], _pick([score[0][r][c], score[1][r][c]], t6.par), x_min) for r in range(R)
             ]
-            col_p = [_pick([score[0][r][c], score[1][r][c]], t1.par)[:PW] for r in range(R)]
+            col_p = [_pick([score[0][r][c], score[1][r][c]], t2.par)[:PW] for r in range(R)]
             lm = _tree(m, col_x, lambda a, b: Mux(a > b, a, b), f"max{c}")
             pv = [prod[r][c][: PW + 9].as_signed() for r in range(R)]  # p v fits PW + 9 bits
             sld = Signal(PW + tree, name=f"sld{c}")

@@ -288,15 +288,15 @@ class Timing:
     ``EX``: cycles from exp2's start to the first PV slot that can use its p (ROM read, latch,
     rounding, shift). exp2 uses no multiplier and runs beside the slots: it starts when its
     epoch's running max is in the PEs.
-    ``L_RM``: stages from the second scale slot to the new running max in the PEs (product
-    register, sum, two shift stages, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles
-    after at the earliest.
-    ``L_RED``: stages from a PV slot to its RNV write (product register, add tree, two sum registers,
-    while RNV is read, latched and shifted).
+    ``L_RM``: stages from the second scale slot to the new running max in the PEs (operand and
+    product registers, sum, two shift stages, saturation, max tree, integer ceil); exp2 starts ``L_RM + 1``
+    cycles after at the earliest.
+    ``L_RED``: stages from a PV slot to its RNV write (operand and product registers, add tree, two
+    sum registers, while RNV is read, latched and shifted).
     ``T_DIV``: cycles per division (read, latch the block RAM's output, load, 9 + OB restoring
     steps, output).
-    Every product is registered, so a QK product is added one cycle after its slot (SC1 waits for
-    the last one); PV f = 0 waits for p.
+    Operands and products are registered, so a QK product is added two cycles after its slot (SC1
+    waits one cycle and takes the last sum as it is formed); PV f = 0 waits for p.
     """
 
     K_OVH: int
@@ -310,7 +310,7 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=3, L_RM=5 + tree, L_RED=3 + tree, T_DIV=13 + p.OB, EX=4)
+        return cls(K_OVH=3, L_RM=7 + tree, L_RED=4 + tree, T_DIV=13 + p.OB, EX=4)
 
 
 def _check_runtime(M: int, P: int) -> None:
