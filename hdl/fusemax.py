@@ -381,9 +381,10 @@ class FusemaxArray(wiring.Component):
                 m.d.sync += [opa.eq(mul_a), opb.eq(mul_b), prod[r][c].eq(opa * opb)]
                 # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes:
                 # Cs S_hi waits in ``hi`` while Cs S_lo is formed; the sum is registered (stage 3),
-                # shifted by 8 (SH >> 3) (stage 4), by SH & 7 and saturated (stage 5), and written
-                # to the score register from there, which sits where its many readers are. Floors
-                # of floors compose, so the two shifts are one.
+                # shifted by 8 (SH >> 3) (stage 4), by SH & 7 and saturated into ``x`` (stage 5),
+                # then written to the score register: the shifter and the score register, which
+                # sits near its many readers, are a register apart. Floors of floors compose, so
+                # the two shifts are one.
                 hi = Signal.like(prod[r][c], name=f"hi_{r}_{c}")
                 full_p = Signal(signed(a_w + b_w + split + 1), name=f"sp_{r}_{c}")
                 coarse = Signal.like(full_p, name=f"sc_{r}_{c}")

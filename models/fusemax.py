@@ -289,8 +289,8 @@ class Timing:
     rounding, shift). exp2 uses no multiplier and runs beside the slots: it starts when its
     epoch's running max is in the PEs.
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (operand and
-    product registers, sum, two shift stages, saturation, max tree, integer ceil); exp2 starts ``L_RM + 1``
-    cycles after at the earliest.
+    product registers, sum, two shift stages, saturation, max tree, integer ceil); exp2 starts
+    ``L_RM + 1`` cycles after at the earliest.
     ``L_RED``: stages from a PV slot to its RNV write (operand and product registers, add tree, two
     sum registers, while RNV is read, latched and shifted).
     ``T_DIV``: cycles per division (read, latch the block RAM's output, load, 9 + OB restoring
