@@ -194,7 +194,7 @@ def cmd_synth(args) -> int:
         seeds = parse_seeds(args.seeds)
     else:
         seeds = [args.seed if args.seed is not None else cfg.synth.get("seed", 1)]
-    r = synth(cfg, target, seeds=seeds, progress=progress)
+    r = synth(cfg, target, seeds=seeds, progress=progress, route_timeout_min=args.route_timeout)
     if args.json:
         print(json.dumps(r, indent=2, default=str))
     else:
@@ -210,7 +210,12 @@ def cmd_synth(args) -> int:
                 "Fmax",
                 f"{r['fmax_mhz']} MHz median, {r['fmax_max_mhz']} max (constraint {r['constraint_mhz']} MHz)",
             ),
-            ("Fmax per seed", ", ".join(f"{s}: {f}" for s, f in r["fmax_per_seed"].items())),
+            (
+                "Fmax per seed",
+                ", ".join(
+                    f"{s}: {'not routed in time' if f is None else f}" for s, f in r["fmax_per_seed"].items()
+                ),
+            ),
             ("wrapper", r["wrapper"]),
             ("dir", r["dir"]),
         ]
@@ -367,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
     p.add_argument("--seed", type=int, help="nextpnr seed")
     p.add_argument("--seeds", help="several nextpnr seeds, '1-5' or '1,3,7': Fmax median and max")
+    p.add_argument(
+        "--route-timeout",
+        type=float,
+        metavar="MIN",
+        help="give up a seed's place and route after MIN minutes",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
 

@@ -265,7 +265,9 @@ def cmd_digits(args) -> int:
 U_SIZE = 1024  # M = P for the utilisation in GMAC/s
 
 
-def fpga_point(target: str, sets: list[str], seeds: list[int], progress) -> list[dict]:
+def fpga_point(
+    target: str, sets: list[str], seeds: list[int], progress, route_timeout_min: float | None = None
+) -> list[dict]:
     """The target's fusemax preset and the naive MAC array of the same R x C, synthesised with the
     same flow and seeds; GMAC/s = R C Fmax U (U from the cycle model at M = P = 1024; 1 for the
     baseline, which does nothing but MACs)."""
@@ -278,7 +280,13 @@ def fpga_point(target: str, sets: list[str], seeds: list[int], progress) -> list
     u = fm.t_ideal(U_SIZE, U_SIZE, p) / fm.cycles(U_SIZE, U_SIZE, p)
     rows = []
     for design, u_design, run in (
-        (f"fusemax ({preset})", u, lambda: synth(cfg, target, seeds=seeds, progress=progress, reuse=True)),
+        (
+            f"fusemax ({preset})",
+            u,
+            lambda: synth(
+                cfg, target, seeds=seeds, progress=progress, reuse=True, route_timeout_min=route_timeout_min
+            ),
+        ),
         (
             "naive MAC array",
             1.0,
@@ -290,6 +298,7 @@ def fpga_point(target: str, sets: list[str], seeds: list[int], progress) -> list
                 seeds=seeds,
                 progress=progress,
                 reuse=True,
+                route_timeout_min=route_timeout_min,
             ),
         ),
     ):
@@ -360,10 +369,13 @@ def cmd_fpga(args) -> int:
         print(f"  {s}", flush=True)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        per_target = list(pool.map(lambda t: fpga_point(t, args.set, seeds, progress), targets))
+        per_target = list(
+            pool.map(lambda t: fpga_point(t, args.set, seeds, progress, args.route_timeout), targets)
+        )
     rows = [r for rs in per_target for r in rs]
     md = fpga_table(rows) + (
-        f"\nnextpnr seeds {', '.join(map(str, seeds))}: Fmax is their median (each seed's in brackets); "
+        f"\nnextpnr seeds {', '.join(map(str, seeds))}: Fmax is the median of the routed ones (each "
+        "seed's in brackets, - where --route-timeout stopped it); "
         f"U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
         "(the baseline only multiplies); GMAC/s = R C Fmax U."
     )
@@ -401,6 +413,12 @@ def add_commands(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, help="nextpnr seed (default 1)")
     p.add_argument("--seeds", help="several nextpnr seeds, '1-3' or '1,3,7': Fmax medians are compared")
+    p.add_argument(
+        "--route-timeout",
+        type=float,
+        metavar="MIN",
+        help="give up a seed's place and route after MIN minutes",
+    )
     p.add_argument("--jobs", type=int, default=1, help="targets synthesised at once")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fpga)

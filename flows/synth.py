@@ -95,9 +95,11 @@ def _tool(name: str) -> str:
     return path
 
 
-def _run(cmd: list[str], cwd: Path, log: Path) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], cwd: Path, log: Path, timeout_s: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with its output in ``log``; ``subprocess.TimeoutExpired`` (the tool killed) after
+    ``timeout_s``."""
     with open(log, "w") as f:
-        return subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        return subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s)
 
 
 def _count(cells: dict, names: tuple[str, ...]) -> int:
@@ -125,9 +127,11 @@ def synth(
     build_root: str | Path = "build/synth",
     progress: Callable[[str], None] = lambda s: None,
     reuse: bool = False,
+    route_timeout_min: float | None = None,
 ) -> dict:
     """Synthesise a block's config once, place and route once per seed; utilisation, Fmax (median and
-    max over the seeds) and the paths of the logs. ``reuse``: as in :func:`synth_design`."""
+    max over the seeds) and the paths of the logs. ``reuse``, ``route_timeout_min``: as in
+    :func:`synth_design`."""
     t = _target(target)
     block, model, core = elaborate(config)
     return synth_design(
@@ -141,6 +145,7 @@ def synth(
         build_root=build_root,
         progress=progress,
         reuse=reuse,
+        route_timeout_min=route_timeout_min,
     )
 
 
@@ -218,14 +223,20 @@ def synth_design(
     build_root: str | Path = "build/synth",
     progress: Callable[[str], None] = lambda s: None,
     reuse: bool = False,
+    route_timeout_min: float | None = None,
 ) -> dict:
     """Synthesise one Amaranth component ``core`` (behind the pin-light wrapper when its ports
     exceed the package) and place and route it once per seed. ``memory_styles``: Yosys
     ``ram_style`` per memory name; ``classic_abc``: why the design maps its LUTs with classic ABC
     (None: ABC9, falling back to classic ABC where ABC9 fails). ``reuse``: when the build directory
     of the same Verilog holds a result of the same tool versions, keep its netlist and the seeds it
-    has routed, and place and route only the others (``reused`` is set when nothing ran)."""
+    has routed, and place and route only the others (``reused`` is set when nothing ran).
+    ``route_timeout_min``: stop a seed's place and route after that many minutes (nextpnr's router
+    can rip up the same few arcs for an hour); it counts as unrouted, and only when every seed is
+    unrouted is that an error."""
     t = _target(target)
+    if route_timeout_min is not None and route_timeout_min <= 0:
+        raise ConfigError(f"--route-timeout {route_timeout_min:g}: give minutes > 0")
     ports = ports_of(core)
     pins = pin_count(ports)
     top = core
@@ -271,7 +282,7 @@ def synth_design(
             raise CheckFailed(
                 f"{name} does not fit {target}: it needs {need} {cell} cells, the device has {have}"
             )
-    fmax_per_seed, util = {}, {}
+    fmax_per_seed, util, unrouted = {}, {}, []
     ran = prior is None
     for sd in seeds:
         log, rep = f"nextpnr-s{sd}.log", f"report-s{sd}.json"
@@ -282,7 +293,15 @@ def synth_design(
             (out / rep).unlink(missing_ok=True)
             pnr = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
             pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--timing-allow-fail", "-l", log, "-q"]
-            proc = _run(pnr, out, out / f"nextpnr-s{sd}.stdout")
+            try:
+                proc = _run(
+                    pnr, out, out / f"nextpnr-s{sd}.stdout", route_timeout_min and route_timeout_min * 60
+                )
+            except subprocess.TimeoutExpired:
+                progress(f"{name}: seed {sd} not routed within {route_timeout_min:g} min (log: {out / log})")
+                fmax_per_seed[sd] = None
+                unrouted.append(sd)
+                continue
             if proc.returncode != 0 or not (out / rep).exists():
                 raise CheckFailed(
                     f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"
@@ -291,6 +310,11 @@ def synth_design(
         fmax = [v["achieved"] for v in report.get("fmax", {}).values()]
         fmax_per_seed[sd] = round(min(fmax), 2) if fmax else None
         util = util or {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()}
+    if unrouted and len(unrouted) == len(seeds):
+        raise CheckFailed(
+            f"{target}: place and route did not finish within {route_timeout_min:g} min at seed(s) "
+            f"{', '.join(map(str, unrouted))}: give it longer (--route-timeout) or try other seeds"
+        )
     achieved = [f for f in fmax_per_seed.values() if f is not None]
     result = {
         "block": name,
@@ -308,6 +332,8 @@ def synth_design(
         "fmax_mhz": statistics.median(achieved) if achieved else None,
         "fmax_max_mhz": max(achieved) if achieved else None,
         "fmax_per_seed": fmax_per_seed,
+        "unrouted_seeds": unrouted,
+        "route_timeout_min": route_timeout_min,
         "constraint_mhz": t.freq_mhz,
         "utilization": util,
         "device": {"luts": t.luts, "brams": t.brams, "dsps": t.dsps, "pins": t.pins},

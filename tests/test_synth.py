@@ -9,6 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from neurohdl.flows import registry
 from neurohdl.flows.cli import main
+from neurohdl.flows.errors import CheckFailed, ConfigError
 from neurohdl.flows.synth import synth, synth_design
 
 
@@ -84,3 +85,17 @@ def test_registers_marked_keep_are_not_merged(build_root):
     r = synth_design("kept", _KeptCopies(4), "ecp5-25k", params={}, build_root=build_root / "synth")
     # four 6-bit copies and the 32 output bits; merged copies would leave 6 + 32
     assert r["ff"] >= 4 * 6 + 32, r
+
+
+def test_a_seed_that_does_not_route_in_time_is_reported_not_waited_for(build_root):
+    with pytest.raises(ConfigError, match=r"--route-timeout 0: give minutes > 0"):
+        synth_design("kept", _KeptCopies(2), "ecp5-25k", params={}, route_timeout_min=0)
+    log = []
+    with pytest.raises(
+        CheckFailed, match=r"did not finish within 0.001 min at seed\(s\) 1, 2: give it longer"
+    ):
+        synth_design(
+            "kept", _KeptCopies(2), "ecp5-25k", params={}, seeds=[1, 2], build_root=build_root / "synth",
+            route_timeout_min=0.001, progress=log.append,
+        )  # fmt: skip
+    assert "kept: seed 2 not routed within 0.001 min" in "\n".join(log)
