@@ -190,6 +190,8 @@ def cmd_synth(args) -> int:
     target = args.target or cfg.synth.get("target")
     if not target:
         raise NeurohdlError("give --target (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k)")
+    if args.seeds and args.seed is not None:
+        raise NeurohdlError("give --seed or --seeds, not both")
     if args.seeds:
         seeds = parse_seeds(args.seeds)
     else:

@@ -189,6 +189,10 @@ def test_unknown_target(cli):
         (["cosim", "lif", "--preset", "tiny", "--seed", "-1"], "--seed must be non-negative"),
         (["cosim", "lif", "--preset", "tiny", "--vectors", "0"], "--vectors must be at least 1"),
         (["synth", "lif", "--preset", "tiny", "--target", "ecp5-25k", "--seeds", "a-b"], "--seeds 'a-b'"),
+        (
+            ["synth", "lif", "--preset", "tiny", "--target", "ecp5-25k", "--seed", "1", "--seeds", "1-2"],
+            "not both",
+        ),
         (["demo", "lif", "--steps", "0"], "--steps must lie in 1..1024"),
         (["demo", "lif", "--limit", "0"], "--limit must be at least 1"),
         (["demo", "nope"], "unknown block 'nope'"),
