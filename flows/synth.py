@@ -285,12 +285,20 @@ def synth_design(
     fmax_per_seed, util, unrouted = {}, {}, []
     ran = prior is None
     for sd in seeds:
-        log, rep = f"nextpnr-s{sd}.log", f"report-s{sd}.json"
-        # nextpnr writes its report when it has routed, so a report of this netlist is a finished run
+        log, rep, gave_up = f"nextpnr-s{sd}.log", f"report-s{sd}.json", out / f"unrouted-s{sd}.json"
+        # nextpnr writes its report when it has routed, so a report of this netlist is a finished run;
+        # a seed given up after at least the minutes allowed now is not tried again
+        tried_min = json.loads(gave_up.read_text())["minutes"] if gave_up.exists() else 0
+        if prior is not None and route_timeout_min and tried_min >= route_timeout_min:
+            progress(f"{name}: seed {sd} was not routed within {tried_min:g} min before ({gave_up})")
+            fmax_per_seed[sd] = None
+            unrouted.append(sd)
+            continue
         if prior is None or not (out / rep).exists():
             ran = True
             progress(f"{name}: nextpnr-{t.family} (seed {sd}, {target})")
             (out / rep).unlink(missing_ok=True)
+            gave_up.unlink(missing_ok=True)
             pnr = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
             pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--timing-allow-fail", "-l", log, "-q"]
             try:
@@ -299,6 +307,7 @@ def synth_design(
                 )
             except subprocess.TimeoutExpired:
                 progress(f"{name}: seed {sd} not routed within {route_timeout_min:g} min (log: {out / log})")
+                write_atomic(gave_up, json.dumps({"minutes": route_timeout_min}) + "\n")
                 fmax_per_seed[sd] = None
                 unrouted.append(sd)
                 continue

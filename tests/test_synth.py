@@ -99,3 +99,24 @@ def test_a_seed_that_does_not_route_in_time_is_reported_not_waited_for(build_roo
             route_timeout_min=0.001, progress=log.append,
         )  # fmt: skip
     assert "kept: seed 2 not routed within 0.001 min" in "\n".join(log)
+
+
+def test_a_seed_given_up_is_not_tried_again_for_no_longer(build_root, tmp_path):
+    def run(seeds, minutes, log):
+        return synth_design(
+            "kept", _KeptCopies(2), "ecp5-25k", params={}, seeds=seeds, build_root=tmp_path, reuse=True,
+            route_timeout_min=minutes, progress=log.append,
+        )  # fmt: skip
+
+    first, log = run([1], None, []), []
+    r = run([1, 2], 0.001, log)
+    assert r["unrouted_seeds"] == [2] and r["fmax_per_seed"] == {1: first["fmax_mhz"], 2: None}
+    assert r["fmax_mhz"] == first["fmax_mhz"] and "kept: seed 2 not routed within 0.001 min" in log[-1]
+    log = []
+    again = run([1, 2], 0.001, log)
+    assert (
+        again["reused"] and again["unrouted_seeds"] == [2] and "not routed within 0.001 min before" in log[-1]
+    )
+    log = []
+    run([1, 2], 0.002, log)  # more time than before: seed 2 is tried again
+    assert "kept: nextpnr-ecp5 (seed 2, ecp5-25k)" in log
