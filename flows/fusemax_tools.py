@@ -373,10 +373,14 @@ def cmd_fpga(args) -> int:
             pool.map(lambda t: fpga_point(t, args.set, seeds, progress, args.route_timeout), targets)
         )
     rows = [r for rs in per_target for r in rs]
+    seed_note = (
+        f"nextpnr seed {seeds[0]}"
+        if len(seeds) == 1
+        else f"nextpnr seeds {', '.join(map(str, seeds))}: Fmax is the median of the routed ones (each "
+        "seed's in brackets, - where --route-timeout stopped it)"
+    )
     md = fpga_table(rows) + (
-        f"\nnextpnr seeds {', '.join(map(str, seeds))}: Fmax is the median of the routed ones (each "
-        "seed's in brackets, - where --route-timeout stopped it); "
-        f"U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
+        f"\n{seed_note}; U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
         "(the baseline only multiplies); GMAC/s = R C Fmax U."
     )
     path = save_results(OUT, "fpga", rows, md)
