@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import registry
 from .errors import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, NeurohdlError
+from .pnr_options import add_pnr_arguments, seeds_of
 
 _T0 = time.monotonic()
 
@@ -184,18 +185,13 @@ def cmd_cosim(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .synth import parse_seeds, synth
+    from .synth import synth
 
     cfg = _resolve(args)
     target = args.target or cfg.synth.get("target")
     if not target:
         raise NeurohdlError("give --target (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k)")
-    if args.seeds and args.seed is not None:
-        raise NeurohdlError("give --seed or --seeds, not both")
-    if args.seeds:
-        seeds = parse_seeds(args.seeds)
-    else:
-        seeds = [args.seed if args.seed is not None else cfg.synth.get("seed", 1)]
+    seeds = seeds_of(args, default=cfg.synth.get("seed", 1))
     r = synth(cfg, target, seeds=seeds, progress=progress, route_timeout_min=args.route_timeout)
     if args.json:
         print(json.dumps(r, indent=2, default=str))
@@ -372,14 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="synthesis and place-and-route")
     _block_args(p, block_required=False)
     p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
-    p.add_argument("--seed", type=int, help="nextpnr seed")
-    p.add_argument("--seeds", help="several nextpnr seeds, '1-5' or '1,3,7': Fmax median and max")
-    p.add_argument(
-        "--route-timeout",
-        type=float,
-        metavar="MIN",
-        help="give up a seed's place and route after MIN minutes",
-    )
+    add_pnr_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
 

@@ -14,6 +14,7 @@ from ..models import fusemax as fm
 from . import registry
 from .blocks.fusemax import FPGA_BASELINES
 from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError
+from .pnr_options import add_pnr_arguments, seeds_of
 from .results import markdown_table, save_results
 
 OUT = Path("build/fusemax")
@@ -353,17 +354,13 @@ def fpga_table(rows: list[dict]) -> str:
 
 
 def cmd_fpga(args) -> int:
-    from .synth import parse_seeds
-
     targets = args.targets.split(",")
     for t in targets:
         if t not in FPGA_BASELINES:
             raise ConfigError(f"no fusemax goal for target '{t}': use {', '.join(FPGA_BASELINES)}")
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give 1 or more")
-    if args.seeds and args.seed is not None:
-        raise ConfigError("give --seed or --seeds, not both")
-    seeds = parse_seeds(args.seeds) if args.seeds else [1 if args.seed is None else args.seed]
+    seeds = seeds_of(args)
 
     def progress(s: str) -> None:
         print(f"  {s}", flush=True)
@@ -415,14 +412,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("fpga", help="area and Fmax per target beside the naive MAC array of the same size")
     p.add_argument("--targets", default=",".join(FPGA_BASELINES), help="comma-separated targets")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--seed", type=int, help="nextpnr seed (default 1)")
-    p.add_argument("--seeds", help="several nextpnr seeds, '1-3' or '1,3,7': Fmax medians are compared")
-    p.add_argument(
-        "--route-timeout",
-        type=float,
-        metavar="MIN",
-        help="give up a seed's place and route after MIN minutes",
-    )
+    add_pnr_arguments(p)
     p.add_argument("--jobs", type=int, default=1, help="targets synthesised at once")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fpga)

@@ -19,21 +19,6 @@ from .errors import CheckFailed, ConfigError, MissingToolError
 from .wrapper import PinLightWrapper, pin_count
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``--seeds``: a range ``1-5`` or a list ``1,3,7``."""
-    try:
-        if "-" in text:
-            lo, hi = (int(x) for x in text.split("-", 1))
-            seeds = list(range(lo, hi + 1))
-        else:
-            seeds = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r}: expected a range like 1-5 or a list like 1,3,7") from None
-    if not seeds or min(seeds) < 0:
-        raise ConfigError(f"--seeds {text!r}: expected non-negative seeds")
-    return seeds
-
-
 @dataclass(frozen=True)
 class Target:
     family: str

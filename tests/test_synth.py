@@ -88,14 +88,15 @@ def test_registers_marked_keep_are_not_merged(build_root):
 
 
 def test_a_seed_that_does_not_route_in_time_is_reported_not_waited_for(build_root):
+    core = _KeptCopies(2)
     with pytest.raises(ConfigError, match=r"--route-timeout 0: give minutes > 0"):
-        synth_design("kept", _KeptCopies(2), "ecp5-25k", params={}, route_timeout_min=0)
+        synth_design("kept", core, "ecp5-25k", params={}, route_timeout_min=0)
     log = []
     with pytest.raises(
         CheckFailed, match=r"did not finish within 0.001 min at seed\(s\) 1, 2: give it longer"
     ):
         synth_design(
-            "kept", _KeptCopies(2), "ecp5-25k", params={}, seeds=[1, 2], build_root=build_root / "synth",
+            "kept", core, "ecp5-25k", params={}, seeds=[1, 2], build_root=build_root / "synth",
             route_timeout_min=0.001, progress=log.append,
         )  # fmt: skip
     assert "kept: seed 2 not routed within 0.001 min" in "\n".join(log)
