@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import registry
 from .errors import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, NeurohdlError
-from .pnr_options import add_pnr_arguments, seeds_of
+from .pnr_options import add_pnr_arguments, pnr_of
 
 _T0 = time.monotonic()
 
@@ -191,8 +191,7 @@ def cmd_synth(args) -> int:
     target = args.target or cfg.synth.get("target")
     if not target:
         raise NeurohdlError("give --target (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k)")
-    seeds = seeds_of(args, default=cfg.synth.get("seed", 1))
-    r = synth(cfg, target, seeds=seeds, progress=progress, route_timeout_min=args.route_timeout)
+    r = synth(cfg, target, pnr=pnr_of(args, default_seed=cfg.synth.get("seed", 1)), progress=progress)
     if args.json:
         print(json.dumps(r, indent=2, default=str))
     else:

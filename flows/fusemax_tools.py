@@ -14,7 +14,7 @@ from ..models import fusemax as fm
 from . import registry
 from .blocks.fusemax import FPGA_BASELINES
 from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError
-from .pnr_options import add_pnr_arguments, seeds_of
+from .pnr_options import PnrOptions, add_pnr_arguments, pnr_of
 from .results import markdown_table, save_results
 
 OUT = Path("build/fusemax")
@@ -266,9 +266,7 @@ def cmd_digits(args) -> int:
 U_SIZE = 1024  # M = P for the utilisation in GMAC/s
 
 
-def fpga_point(
-    target: str, sets: list[str], seeds: list[int], progress, route_timeout_min: float | None = None
-) -> list[dict]:
+def fpga_point(target: str, sets: list[str], pnr: PnrOptions, progress) -> list[dict]:
     """The target's fusemax preset and the naive MAC array of the same R x C, synthesised with the
     same flow and seeds; GMAC/s = R C Fmax U (U from the cycle model at M = P = 1024; 1 for the
     baseline, which does nothing but MACs)."""
@@ -284,9 +282,7 @@ def fpga_point(
         (
             f"fusemax ({preset})",
             u,
-            lambda: synth(
-                cfg, target, seeds=seeds, progress=progress, reuse=True, route_timeout_min=route_timeout_min
-            ),
+            lambda: synth(cfg, target, pnr=pnr, progress=progress, reuse=True),
         ),
         (
             "naive MAC array",
@@ -296,10 +292,9 @@ def fpga_point(
                 MacArrayBench(p.R, p.C),
                 target,
                 params={"R": p.R, "C": p.C, "acc_width": 24},
-                seeds=seeds,
+                pnr=pnr,
                 progress=progress,
                 reuse=True,
-                route_timeout_min=route_timeout_min,
             ),
         ),
     ):
@@ -325,9 +320,9 @@ def fpga_table(rows: list[dict]) -> str:
         """The median; with several seeds, each seed's figure after it."""
         per_seed = list(r.get("fmax_per_seed", {}).values())
         median = cell(r, "fmax_mhz", "{:.2f}")
-        if len(per_seed) < 2:
-            return median
-        return f"{median} ({' / '.join(num(f, '{:.2f}') for f in per_seed)})"
+        if len(per_seed) > 1:
+            median += f" ({' / '.join(num(f, '{:.2f}') for f in per_seed)})"
+        return median + (f", {r['router']}" if r.get("router", "router1") != "router1" else "")
 
     out = []
     for r in rows:
@@ -360,28 +355,37 @@ def cmd_fpga(args) -> int:
             raise ConfigError(f"no fusemax goal for target '{t}': use {', '.join(FPGA_BASELINES)}")
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give 1 or more")
-    seeds = seeds_of(args)
+    pnr = pnr_of(args)
 
     def progress(s: str) -> None:
         print(f"  {s}", flush=True)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        per_target = list(
-            pool.map(lambda t: fpga_point(t, args.set, seeds, progress, args.route_timeout), targets)
-        )
+        per_target = list(pool.map(lambda t: fpga_point(t, args.set, pnr, progress), targets))
     rows = [r for rs in per_target for r in rs]
     seed_note = (
-        f"nextpnr seed {seeds[0]}"
-        if len(seeds) == 1
-        else f"nextpnr seeds {', '.join(map(str, seeds))}: Fmax is the median of the routed ones (each "
+        f"nextpnr seed {pnr.seeds[0]}"
+        if len(pnr.seeds) == 1
+        else f"nextpnr seeds {', '.join(map(str, pnr.seeds))}: Fmax is the median of the routed ones (each "
         "seed's in brackets, - where --route-timeout stopped it)"
     )
+    clock = {r["clock_pin"] for r in rows if r.get("clock_pin")}
+    router_note = f"nextpnr {pnr.router}" + (f" (clock on pin {', '.join(sorted(clock))})" if clock else "")
     md = fpga_table(rows) + (
-        f"\n{seed_note}; U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
+        f"\n{router_note}, {seed_note}; U: the interleaved schedule's cycle model at M = P = {U_SIZE} "
         "(the baseline only multiplies); GMAC/s = R C Fmax U."
     )
-    path = save_results(OUT, "fpga", rows, md)
-    print(json.dumps(rows, indent=1, default=str) if args.json else md + f"\nsaved {path}")
+    print(json.dumps(rows, indent=1, default=str) if args.json else md)
+    # The saved results keep the other targets of earlier runs: one file holds every target's latest.
+    saved = OUT / "fpga.json"
+    try:
+        earlier = json.loads(saved.read_text()) if saved.exists() else []
+    except json.JSONDecodeError:
+        earlier = []  # not ours to keep
+    rows = [r for r in earlier if r.get("target") not in targets] + rows
+    path = save_results(OUT, "fpga", rows, fpga_table(rows))
+    if not args.json:
+        print(f"saved {path} (with the other targets' latest results)")
     return EXIT_OK
 
 

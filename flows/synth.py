@@ -16,6 +16,7 @@ from pathlib import Path
 from .config import did_you_mean
 from .emit import elaborate, ports_of, tool_versions, write_atomic
 from .errors import CheckFailed, ConfigError, MissingToolError
+from .pnr_options import DEFAULT_PNR, PnrOptions
 from .wrapper import PinLightWrapper, pin_count
 
 
@@ -28,13 +29,16 @@ class Target:
     luts: int
     brams: int
     dsps: int
+    # a pin with a dedicated path to the global clock network (ECP5 PCLK), where router2 needs the
+    # clock: from any other pin it fails to route the clock's first arc
+    clock_pin: str | None = None
 
 
 TARGETS = {
     "ice40-up5k": Target("ice40", ("--up5k", "--package", "sg48"), 39, 48, 5280, 30, 8),
     "ice40-hx8k": Target("ice40", ("--hx8k", "--package", "ct256"), 206, 48, 7680, 32, 0),
-    "ecp5-25k": Target("ecp5", ("--25k", "--package", "CABGA256"), 197, 100, 24288, 56, 28),
-    "ecp5-85k": Target("ecp5", ("--85k", "--package", "CABGA381"), 205, 100, 83640, 208, 156),
+    "ecp5-25k": Target("ecp5", ("--25k", "--package", "CABGA256"), 197, 100, 24288, 56, 28, "P6"),
+    "ecp5-85k": Target("ecp5", ("--85k", "--package", "CABGA381"), 205, 100, 83640, 208, 156, "G2"),
 }
 
 # Cell names in yosys `stat` per family: LUTs, flip-flops, block RAM, LUT RAM, DSP, carry.
@@ -108,15 +112,13 @@ def synth(
     config,
     target: str,
     *,
-    seeds: list[int] = (1,),
+    pnr: PnrOptions = DEFAULT_PNR,
     build_root: str | Path = "build/synth",
     progress: Callable[[str], None] = lambda s: None,
     reuse: bool = False,
-    route_timeout_min: float | None = None,
 ) -> dict:
     """Synthesise a block's config once, place and route once per seed; utilisation, Fmax (median and
-    max over the seeds) and the paths of the logs. ``reuse``, ``route_timeout_min``: as in
-    :func:`synth_design`."""
+    max over the seeds) and the paths of the logs. ``pnr``, ``reuse``: as in :func:`synth_design`."""
     t = _target(target)
     block, model, core = elaborate(config)
     return synth_design(
@@ -126,11 +128,10 @@ def synth(
         params=config.params,
         memory_styles=block.memory_styles(model, t.family),
         classic_abc=block.lut_mapper_why if block.lut_mapper == "abc" else None,
-        seeds=seeds,
+        pnr=pnr,
         build_root=build_root,
         progress=progress,
         reuse=reuse,
-        route_timeout_min=route_timeout_min,
     )
 
 
@@ -204,24 +205,22 @@ def synth_design(
     params: dict,
     memory_styles: dict[str, str] | None = None,
     classic_abc: str | None = None,
-    seeds: list[int] = (1,),
+    pnr: PnrOptions = DEFAULT_PNR,
     build_root: str | Path = "build/synth",
     progress: Callable[[str], None] = lambda s: None,
     reuse: bool = False,
-    route_timeout_min: float | None = None,
 ) -> dict:
     """Synthesise one Amaranth component ``core`` (behind the pin-light wrapper when its ports
     exceed the package) and place and route it once per seed. ``memory_styles``: Yosys
     ``ram_style`` per memory name; ``classic_abc``: why the design maps its LUTs with classic ABC
     (None: ABC9, falling back to classic ABC where ABC9 fails). ``reuse``: when the build directory
     of the same Verilog holds a result of the same tool versions, keep its netlist and the seeds it
-    has routed, and place and route only the others (``reused`` is set when nothing ran).
-    ``route_timeout_min``: stop a seed's place and route after that many minutes (nextpnr's router
-    can rip up the same few arcs for an hour); it counts as unrouted, and only when every seed is
-    unrouted is that an error."""
+    has routed with the same router, and place and route only the others (``reused`` is set when
+    nothing ran). ``pnr.route_timeout_min``: stop a seed's place and route after that many minutes
+    (nextpnr's router1 can rip up the same few arcs for an hour); it counts as unrouted, and only
+    when every seed is unrouted is that an error."""
     t = _target(target)
-    if route_timeout_min is not None and route_timeout_min <= 0:
-        raise ConfigError(f"--route-timeout {route_timeout_min:g}: give minutes > 0")
+    route_timeout_min = pnr.route_timeout_min
     ports = ports_of(core)
     pins = pin_count(ports)
     top = core
@@ -255,6 +254,9 @@ def synth_design(
         progress(f"{name} on {target}: reusing the netlist in {out}")
         synth_cmd, notes = prior["yosys_command"], prior["notes"]
     else:
+        # a new netlist: results of the last one in this directory are not reused by the next --reuse
+        for old in [*out.glob("report-s*.json"), *out.glob("unrouted-s*.json")]:
+            old.unlink()
         write_atomic(out / "top.v", text)
         synth_cmd, notes = _yosys(name, out, t, target, styles, spram, classic_abc, progress)
     stat = json.loads((out / "stat.json").read_text())
@@ -269,8 +271,15 @@ def synth_design(
             )
     fmax_per_seed, util, unrouted = {}, {}, []
     ran = prior is None
-    for sd in seeds:
-        log, rep, gave_up = f"nextpnr-s{sd}.log", f"report-s{sd}.json", out / f"unrouted-s{sd}.json"
+    # router1's files keep the names they had before there was a choice, so its results stay reusable
+    via = "" if pnr.router == "router1" else f"-{pnr.router}"
+    lpf = []
+    if pnr.router == "router2" and t.clock_pin:
+        write_atomic(out / "clock.lpf", f'LOCATE COMP "clk" SITE "{t.clock_pin}";\n')
+        lpf = ["--lpf", "clock.lpf", "--lpf-allow-unconstrained"]
+    for sd in pnr.seeds:
+        run = f"s{sd}{via}"
+        log, rep, gave_up = f"nextpnr-{run}.log", f"report-{run}.json", out / f"unrouted-{run}.json"
         # nextpnr writes its report when it has routed, so a report of this netlist is a finished run;
         # a seed given up after at least the minutes allowed now is not tried again
         tried_min = json.loads(gave_up.read_text())["minutes"] if gave_up.exists() else 0
@@ -284,11 +293,12 @@ def synth_design(
             progress(f"{name}: nextpnr-{t.family} (seed {sd}, {target})")
             (out / rep).unlink(missing_ok=True)
             gave_up.unlink(missing_ok=True)
-            pnr = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
-            pnr += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--timing-allow-fail", "-l", log, "-q"]
+            cmd = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
+            cmd += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--router", pnr.router, *lpf]
+            cmd += ["--timing-allow-fail", "-l", log, "-q"]
             try:
                 proc = _run(
-                    pnr, out, out / f"nextpnr-s{sd}.stdout", route_timeout_min and route_timeout_min * 60
+                    cmd, out, out / f"nextpnr-{run}.stdout", route_timeout_min and route_timeout_min * 60
                 )
             except subprocess.TimeoutExpired:
                 progress(f"{name}: seed {sd} not routed within {route_timeout_min:g} min (log: {out / log})")
@@ -304,7 +314,7 @@ def synth_design(
         fmax = [v["achieved"] for v in report.get("fmax", {}).values()]
         fmax_per_seed[sd] = round(min(fmax), 2) if fmax else None
         util = util or {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()}
-    if unrouted and len(unrouted) == len(seeds):
+    if unrouted and len(unrouted) == len(pnr.seeds):
         raise CheckFailed(
             f"{target}: place and route did not finish within {route_timeout_min:g} min at seed(s) "
             f"{', '.join(map(str, unrouted))}: give it longer (--route-timeout) or try other seeds"
@@ -313,7 +323,9 @@ def synth_design(
     result = {
         "block": name,
         "target": target,
-        "seeds": list(seeds),
+        "seeds": list(pnr.seeds),
+        "router": pnr.router,
+        "clock_pin": t.clock_pin if lpf else None,
         "lut4": _count(cells, names["lut"]),
         "ff": _count(cells, names["ff"]),
         # the wrapper's shift register (one flip-flop per input bit) and its output flip-flop

@@ -10,13 +10,14 @@ from amaranth.lib.wiring import In, Out
 from neurohdl.flows import registry
 from neurohdl.flows.cli import main
 from neurohdl.flows.errors import CheckFailed, ConfigError
+from neurohdl.flows.pnr_options import PnrOptions
 from neurohdl.flows.synth import synth, synth_design
 
 
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
 def test_tiny_synthesises_with_block_ram(target, build_root):
     cfg = registry.resolve("lif", preset="tiny")
-    r = synth(cfg, target, seeds=[1, 2], build_root=build_root / "synth")
+    r = synth(cfg, target, pnr=PnrOptions((1, 2)), build_root=build_root / "synth")
     # Weights, accumulators and state sit in block RAM (or, on ECP5, LUT RAM for the shallow ones),
     # not in thousands of flip-flops.
     assert r["bram"] >= 3 if target.startswith("ice40") else r["bram"] + r["lutram"] >= 3, r
@@ -29,17 +30,18 @@ def test_tiny_synthesises_with_block_ram(target, build_root):
 
 def test_weights_in_spram_when_loaded_through_cfg(build_root):
     cfg = registry.resolve("lif", preset="tiny", sets=["CFG=true", "W_BITS=4", "WMEM_IMPL=spram"])
-    r = synth(cfg, "ice40-up5k", seeds=[1], build_root=build_root / "synth")
+    r = synth(cfg, "ice40-up5k", build_root=build_root / "synth")
     assert r["spram"] == 1 and r["initial_contents_stripped"] == ["wmem"]
     # regression: the memory-style loop once renamed the design after its last memory
     assert r["block"] == "lif" and Path(r["dir"]).name.startswith("lif-ice40-up5k-")
-    again = synth(cfg, "ice40-up5k", seeds=[1], build_root=build_root / "synth", reuse=True)
+    again = synth(cfg, "ice40-up5k", build_root=build_root / "synth", reuse=True)
     assert again["reused"] and again["fmax_mhz"] == r["fmax_mhz"] and again["dir"] == r["dir"]
     # another seed: the netlist and seed 1's routing are kept, only seed 2 is placed and routed
     log = []
     more = synth(
-        cfg, "ice40-up5k", seeds=[1, 2], build_root=build_root / "synth", reuse=True, progress=log.append
-    )
+        cfg, "ice40-up5k", pnr=PnrOptions((1, 2)), build_root=build_root / "synth", reuse=True,
+        progress=log.append,
+    )  # fmt: skip
     assert "reused" not in more and set(more["fmax_per_seed"]) == {1, 2}
     assert more["fmax_per_seed"][1] == r["fmax_mhz"] and more["lut4"] == r["lut4"]
     assert not any("yosys" in s for s in log) and [s for s in log if "nextpnr" in s] == [
@@ -90,14 +92,14 @@ def test_registers_marked_keep_are_not_merged(build_root):
 def test_a_seed_that_does_not_route_in_time_is_reported_not_waited_for(build_root):
     core = _KeptCopies(2)
     with pytest.raises(ConfigError, match=r"--route-timeout 0: give minutes > 0"):
-        synth_design("kept", core, "ecp5-25k", params={}, route_timeout_min=0)
+        PnrOptions(route_timeout_min=0)
     log = []
     with pytest.raises(
         CheckFailed, match=r"did not finish within 0.001 min at seed\(s\) 1, 2: give it longer"
     ):
         synth_design(
-            "kept", core, "ecp5-25k", params={}, seeds=[1, 2], build_root=build_root / "synth",
-            route_timeout_min=0.001, progress=log.append,
+            "kept", core, "ecp5-25k", params={}, pnr=PnrOptions((1, 2), route_timeout_min=0.001),
+            build_root=build_root / "synth", progress=log.append,
         )  # fmt: skip
     assert "kept: seed 2 not routed within 0.001 min" in "\n".join(log)
 
@@ -105,19 +107,40 @@ def test_a_seed_that_does_not_route_in_time_is_reported_not_waited_for(build_roo
 def test_a_seed_given_up_is_not_tried_again_for_no_longer(build_root, tmp_path):
     def run(seeds, minutes, log):
         return synth_design(
-            "kept", _KeptCopies(2), "ecp5-25k", params={}, seeds=seeds, build_root=tmp_path, reuse=True,
-            route_timeout_min=minutes, progress=log.append,
+            "kept", _KeptCopies(2), "ecp5-25k", params={}, pnr=PnrOptions(seeds, route_timeout_min=minutes),
+            build_root=tmp_path, reuse=True, progress=log.append,
         )  # fmt: skip
 
-    first, log = run([1], None, []), []
-    r = run([1, 2], 0.001, log)
+    first, log = run((1,), None, []), []
+    r = run((1, 2), 0.001, log)
     assert r["unrouted_seeds"] == [2] and r["fmax_per_seed"] == {1: first["fmax_mhz"], 2: None}
     assert r["fmax_mhz"] == first["fmax_mhz"] and "kept: seed 2 not routed within 0.001 min" in log[-1]
     log = []
-    again = run([1, 2], 0.001, log)
+    again = run((1, 2), 0.001, log)
     assert (
         again["reused"] and again["unrouted_seeds"] == [2] and "not routed within 0.001 min before" in log[-1]
     )
     log = []
-    run([1, 2], 0.002, log)  # more time than before: seed 2 is tried again
+    run((1, 2), 0.002, log)  # more time than before: seed 2 is tried again
     assert "kept: nextpnr-ecp5 (seed 2, ecp5-25k)" in log
+
+
+def test_router2_puts_the_ecp5_clock_on_a_clock_pin_beside_router1s_results(tmp_path):
+    """router2 cannot route the ECP5 clock from an ordinary pin; its runs keep their own files, so
+    router1's results of the same netlist stay reusable."""
+
+    def run(router, log):
+        return synth_design(
+            "kept", _KeptCopies(2), "ecp5-25k", params={}, pnr=PnrOptions((1,), router), build_root=tmp_path,
+            reuse=True, progress=log.append,
+        )  # fmt: skip
+
+    first = run("router1", [])
+    log = []
+    r = run("router2", log)
+    assert r["router"] == "router2" and r["clock_pin"] == "P6" and r["fmax_mhz"] > 0
+    out = Path(r["dir"])
+    assert 'LOCATE COMP "clk" SITE "P6";' in (out / "clock.lpf").read_text()
+    assert (out / "report-s1-router2.json").exists() and "--router router2" not in log  # ran, not reused
+    assert log[-1] == "kept: nextpnr-ecp5 (seed 1, ecp5-25k)" and first["clock_pin"] is None
+    assert run("router1", [])["reused"]
