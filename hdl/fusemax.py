@@ -74,6 +74,12 @@ def _one_hot(m: Module, shape, name: str, terms: list) -> Signal:
     return out
 
 
+def _kept(name: str, shape=1) -> Signal:
+    """A register that synthesis must not merge with its equals: one copy of a control signal
+    placed near the logic it drives."""
+    return Signal(shape, name=name, attrs={"keep": 1})
+
+
 def _put(m: Module, pair: list, bit, value) -> None:
     """Write ``value`` into the register of ``pair`` that ``bit`` selects, leaving the other to any
     other writer in the same cycle."""
@@ -151,7 +157,6 @@ class FusemaxArray(wiring.Component):
         cfgp = self.cfg.payload
         M = Signal.like(cfgp.M, name="M")
         P = Signal.like(cfgp.P, name="P")
-        Cs = Signal(16, name="Cs")
         running = Signal()
         start = Signal()
         m.d.comb += [self.cfg.ready.eq(~running), start.eq(self.cfg.valid & self.cfg.ready)]
@@ -243,9 +248,13 @@ class FusemaxArray(wiring.Component):
         # The slot state is one-hot (is_qk, is_sc1, is_sc, is_pv; none: idle) because it selects
         # every PE's multiplier operands: no decode in front of the DSPs.
         slot_regs = {"QK": is_qk, "SC1": is_sc1, "SC2": is_sc, "PV": is_pv}
+        # Each column has its own copy of the slot state, the exp2 steps, Cs and the slot tags (below),
+        # all registers: a copy drives one column's PEs, not a net spanning the whole array.
+        col_slot = [{name: _kept(f"{reg.name}_c{c}") for name, reg in slot_regs.items()} for c in range(C)]
 
         def goto(state: str) -> None:
-            m.d.sync += [reg.eq(name == state) for name, reg in slot_regs.items()]
+            for regs in (slot_regs, *col_slot):
+                m.d.sync += [reg.eq(name == state) for name, reg in regs.items()]
 
         def step_end():
             m.d.sync += p_ok.eq(0)
@@ -314,6 +323,11 @@ class FusemaxArray(wiring.Component):
         ]
         for i in range(1, len(tags)):
             m.d.sync += tags[i].eq(tags[i - 1])
+        col_tags = [[tags[0]] for c in range(C)]
+        for c, chain in enumerate(col_tags):
+            for i in range(1, len(tags)):
+                chain.append(_kept(f"tag{i}_c{c}", tag_layout))
+                m.d.sync += chain[i].eq(chain[i - 1])
         m.d.comb += qk_pending.eq(tags[1].qk)  # its product is not formed yet
 
         # -- Q buffer: written by each tile's first epoch, read one slot ahead later --------
@@ -347,9 +361,21 @@ class FusemaxArray(wiring.Component):
         table = [int(x) for x in exp2_table(FB, PW, p.exp2)]
         sbits = ceil_log2(PW + 1)
 
-        t1, t2, t5 = tags[1], tags[2], tags[5]
+        col_ex = []  # per column: ex_s1, ex_s2, ex_s3
+        col_cs = []
+        for c in range(C):
+            steps = [_kept(f"{n.name}_c{c}") for n in (ex_s1, ex_s2, ex_s3)]
+            m.d.sync += [steps[0].eq(ex_go), steps[1].eq(steps[0]), steps[2].eq(steps[1])]
+            col_ex.append(steps)
+            cs = _kept(f"Cs_c{c}", 16)
+            with m.If(start):
+                m.d.sync += cs.eq(cfgp.Cs)
+            col_cs.append(cs)
         for r in range(R):
             for c in range(C):
+                t1, t2, t5 = col_tags[c][1], col_tags[c][2], col_tags[c][5]
+                pe_s1, pe_s2, pe_s3 = col_ex[c]
+                slot = col_slot[c]
                 # The PE's own copy of the job's SH: a register next to its scale shifter, not a
                 # net across the array in front of eight levels of logic. ``keep`` stops synthesis
                 # from merging the copies back into one register.
@@ -371,12 +397,13 @@ class FusemaxArray(wiring.Component):
                 # sum is formed: it takes the sum itself, not the score register written with it.
                 mul_a = _one_hot(
                     m, signed(a_w), f"mul_a_{r}_{c}",
-                    [(is_qk, q_lane[c]), (is_sc1 | is_sc, Cs), (is_pv, s_back[:PW])],
+                    [(slot["QK"], q_lane[c]), (slot["SC1"] | slot["SC2"], col_cs[c]),
+                     (slot["PV"], s_back[:PW])],
                 )  # fmt: skip
                 mul_b = _one_hot(
                     m, signed(b_w), f"mul_b_{r}_{c}",
-                    [(is_qk, self.k.payload[r]), (is_sc1, acc >> split), (is_sc, s_front[:split]),
-                     (is_pv, self.v.payload[r])],
+                    [(slot["QK"], self.k.payload[r]), (slot["SC1"], acc >> split),
+                     (slot["SC2"], s_front[:split]), (slot["PV"], self.v.payload[r])],
                 )  # fmt: skip
                 m.d.sync += [opa.eq(mul_a), opb.eq(mul_b), prod[r][c].eq(opa * opb)]
                 # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes:
@@ -417,30 +444,27 @@ class FusemaxArray(wiring.Component):
                     _put(m, fs, t2.par, acc)
                 with m.If(t5.sc):
                     _put(m, fs, t5.par, x)
-                with m.If(ex_s3):
+                with m.If(pe_s3):
                     _put(m, fs, xd.par, p_val)
                 with m.If(t1.sc):  # SC2 at stage 1: SC1's product is out
                     m.d.sync += hi.eq(prod[r][c])
                 with m.If(ex_go):
                     m.d.sync += [s_raw.eq(s_val), masked.eq(~(xd.kb + r < M))]
-                with m.If(ex_s1):
+                with m.If(pe_s1):
                     m.d.sync += [
                         t_rom.eq(rp.data),
                         s_reg.eq(Mux(s_raw >= PW, PW, s_raw)),
                         zero.eq((s_raw >= PW) | masked),
                     ]
-                with m.If(ex_s2):
+                with m.If(pe_s2):
                     m.d.sync += t_reg.eq(t_rom + half)
 
         # -- column trees and the correction row ------------------------------------------------
         # SC2 slot -> x in the PEs at stage 6 -> max tree -> ceil -> new running max at stage L_RM.
         # PV slot -> product at stage 2 -> add tree -> registered sums at stage L_RED, where RNV[f]
         # (read at stage L_RED - 3, shifted at L_RED - 1) and RD are updated.
-        t6, tM, tL = tags[6], tags[L_RM], tags[L_RED]
-        fz = Signal(name="f_zero")
-        m.d.comb += fz.eq(tL.f == 0)
-        with m.If(tM.sc):
-            m.d.sync += rdy.bit_select(tM.par, 1).eq(1)
+        with m.If(tags[L_RM].sc):
+            m.d.sync += rdy.bit_select(tags[L_RM].par, 1).eq(1)
         with m.If(ex_go):
             m.d.sync += rdy.bit_select(xd.par, 1).eq(0)
 
@@ -448,10 +472,12 @@ class FusemaxArray(wiring.Component):
         RD = [[Signal(p.W_RD, name=f"RD{b}_{c}") for c in range(C)] for b in range(2)]
         rnv_rd = []  # per column: the divider's read port
         for c in range(C):
+            ct = col_tags[c]
+            t6, tM, tL = ct[6], ct[L_RM], ct[L_RED]
             col_x = [
                 Mux(t6.mask[r], _pick([score[0][r][c], score[1][r][c]], t6.par), x_min) for r in range(R)
             ]
-            col_p = [_pick([score[0][r][c], score[1][r][c]], t2.par)[:PW] for r in range(R)]
+            col_p = [_pick([score[0][r][c], score[1][r][c]], ct[2].par)[:PW] for r in range(R)]
             lm = _tree(m, col_x, lambda a, b: Mux(a > b, a, b), f"max{c}")
             pv = [prod[r][c][: PW + 9].as_signed() for r in range(R)]  # p v fits PW + 9 bits
             sld = Signal(PW + tree, name=f"sld{c}")
@@ -472,7 +498,7 @@ class FusemaxArray(wiring.Component):
             rb = Signal(signed(W_R), name=f"rb{c}")
             m.d.sync += [
                 l_val.eq((lm + ((1 << FB) - 1)) >> FB),
-                rb.eq(Mux(tags[L_RM - 1].bank, r_bank[1][c], r_bank[0][c])),
+                rb.eq(Mux(ct[L_RM - 1].bank, r_bank[1][c], r_bank[0][c])),
             ]
             rise = l_val > rb
             diff = (l_val - rb)[: W_R + 1]  # > 0 when it is used
@@ -485,11 +511,11 @@ class FusemaxArray(wiring.Component):
                 _put(m, [d_ep[0][c], d_ep[1][c]], tM.par, d_new)
             # denominator RD (once per epoch) and numerators RNV[f] (read-modify-write): both are
             # shifted a stage before the add (RD's last write was an epoch ago)
-            t_rd, t_sh = tags[L_RED - 3], tags[L_RED - 1]
+            t_rd, t_sh = ct[L_RED - 3], ct[L_RED - 1]
             d_sh = Mux(t_sh.par, d_ep[1][c], d_ep[0][c])
             rd_sh = Signal(p.W_RD, name=f"rd_sh{c}")
             m.d.sync += rd_sh.eq(Mux(t_sh.bank, RD[1][c], RD[0][c]) >> d_sh)
-            with m.If(tL.pv & fz):
+            with m.If(tL.pv & (tL.f == 0)):
                 _put(m, [RD[0][c], RD[1][c]], tL.bank, Mux(tL.first, sld, rd_sh + sld))
             mem = memory.Memory(shape=signed(p.W_RNV), depth=2 << fbits, init=[])
             m.submodules[f"rnv_{c}"] = mem
@@ -511,12 +537,13 @@ class FusemaxArray(wiring.Component):
             ]
             rnv_rd.append(rb_port)
 
-        with m.If(tL.pv & tL.tdone):
-            m.d.sync += full.bit_select(tL.bank, 1).eq(1)
+        t_end = tags[L_RED]
+        with m.If(t_end.pv & t_end.tdone):
+            m.d.sync += full.bit_select(t_end.bank, 1).eq(1)
         if not p.interleave:
             with m.If(is_pv & adv & (idx == F - 1)):
                 m.d.sync += pend.eq(1)
-            with m.If(tL.pv & tL.flast):
+            with m.If(t_end.pv & t_end.flast):
                 m.d.sync += pend.eq(0)
 
         # -- divider and output register ---------------------------------------------------------
@@ -615,7 +642,6 @@ class FusemaxArray(wiring.Component):
             m.d.sync += [
                 M.eq(cfgp.M),
                 P.eq(cfgp.P),
-                Cs.eq(cfgp.Cs),
                 running.eq((cfgp.M != 0) & (cfgp.P != 0)),
                 rdy.eq(0),
                 full.eq(0),
