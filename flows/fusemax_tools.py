@@ -364,9 +364,9 @@ def cmd_fpga(args) -> int:
         per_target = list(pool.map(lambda t: fpga_point(t, args.set, pnr, progress), targets))
     rows = [r for rs in per_target for r in rs]
     seed_note = (
-        f"nextpnr seed {pnr.seeds[0]}"
+        f"seed {pnr.seeds[0]}"
         if len(pnr.seeds) == 1
-        else f"nextpnr seeds {', '.join(map(str, pnr.seeds))}: Fmax is the median of the routed ones (each "
+        else f"seeds {', '.join(map(str, pnr.seeds))}: Fmax is the median of the routed ones (each "
         "seed's in brackets, - where --route-timeout stopped it)"
     )
     clock = {r["clock_pin"] for r in rows if r.get("clock_pin")}

@@ -119,3 +119,27 @@ def test_fpga_seeds_give_the_median_and_each_seed(cli):
     md = fpga_table([fmx, base])
     assert "| 80.00 (85.50 / 80.00 / 79.00) |" in md and "| 88.00 (88.00 / - / 90.00) |" in md
     assert "yes: fits; Fmax 1.10x the baseline's" in md
+
+
+def test_fpga_results_keep_the_other_targets_latest(cli, monkeypatch, tmp_path):
+    """One run per target (they take an hour each) must not erase the other targets' results."""
+    from neurohdl.flows import fusemax_tools
+
+    def point(target, sets, pnr, progress):
+        base = {"target": target, "design": "naive MAC array", "R": 4, "C": 4, "u": 1.0, "fmax_mhz": 70.0,
+                "router": pnr.router, "clock_pin": "P6" if pnr.router == "router2" else None}  # fmt: skip
+        return [{**base, "design": "fusemax", "fmax_mhz": 77.0, "seeds": list(pnr.seeds)}, base]
+
+    monkeypatch.setattr(fusemax_tools, "fpga_point", point)
+    monkeypatch.setattr(fusemax_tools, "OUT", tmp_path)
+    assert cli("fusemax", "fpga", "--targets", "ecp5-25k", "--router", "router2")[0] == 0
+    code, out, _ = cli("fusemax", "fpga", "--targets", "ecp5-85k", "--seed", "4")
+    assert code == 0 and "nextpnr router1, seed 4;" in out and "router2" not in out
+    assert cli("fusemax", "fpga", "--targets", "ecp5-85k", "--seed", "5")[0] == 0
+    rows = json.loads((tmp_path / "fpga.json").read_text())
+    assert [(r["target"], r["design"]) for r in rows] == [
+        ("ecp5-25k", "fusemax"), ("ecp5-25k", "naive MAC array"),
+        ("ecp5-85k", "fusemax"), ("ecp5-85k", "naive MAC array"),
+    ]  # fmt: skip
+    assert rows[0]["router"] == "router2" and rows[2]["seeds"] == [5]
+    assert "77.00, router2 |" in (tmp_path / "fpga.md").read_text()
