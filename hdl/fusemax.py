@@ -251,6 +251,10 @@ class FusemaxArray(wiring.Component):
         # Each column has its own copy of the slot state, the exp2 steps, Cs and the slot tags (below),
         # all registers: a copy drives one column's PEs, not a net spanning the whole array.
         col_slot = [{name: _kept(f"{reg.name}_c{c}") for name, reg in slot_regs.items()} for c in range(C)]
+        # and of the parities that pick each PE's score registers: the front epoch's (QK, SC) and the
+        # one exp2 and PV work on; both are 0 at the start and change only when a step ends
+        col_fpar = [_kept(f"front_par_c{c}") for c in range(C)]
+        col_xpar = [_kept(f"back_par_c{c}") for c in range(C)] if p.interleave else col_fpar
 
         def goto(state: str) -> None:
             for regs in (slot_regs, *col_slot):
@@ -258,6 +262,9 @@ class FusemaxArray(wiring.Component):
 
         def step_end():
             m.d.sync += p_ok.eq(0)
+            m.d.sync += [cp.eq(front_next.par) for cp in col_fpar]
+            if p.interleave:
+                m.d.sync += [cp.eq(front.par) for cp in col_xpar]
             if p.interleave:
                 m.d.sync += [back.eq(front), front.eq(front_next)]
                 with m.If(front_next.ex):
@@ -284,6 +291,7 @@ class FusemaxArray(wiring.Component):
 
         with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
             m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
+            m.d.sync += [cp.eq(0) for cp in col_fpar + (col_xpar if p.interleave else [])]
             goto("QK")
         with m.If(is_qk):
             counted(E, lambda: goto("SC1"))
@@ -361,6 +369,7 @@ class FusemaxArray(wiring.Component):
         table = [int(x) for x in exp2_table(FB, PW, p.exp2)]
         sbits = ceil_log2(PW + 1)
 
+        xs = [[Signal(signed(XW), name=f"x_{r}_{c}") for c in range(C)] for r in range(R)]
         col_ex = []  # per column: ex_s1, ex_s2, ex_s3
         col_cs = []
         for c in range(C):
@@ -373,7 +382,7 @@ class FusemaxArray(wiring.Component):
             col_cs.append(cs)
         for r in range(R):
             for c in range(C):
-                t1, t2, t5 = col_tags[c][1], col_tags[c][2], col_tags[c][5]
+                t1, t2, t4, t5 = (col_tags[c][i] for i in (1, 2, 4, 5))
                 pe_s1, pe_s2, pe_s3 = col_ex[c]
                 slot = col_slot[c]
                 # The PE's own copy of the job's SH: a register next to its scale shifter, not a
@@ -383,8 +392,8 @@ class FusemaxArray(wiring.Component):
                 with m.If(start):
                     m.d.sync += pe_sh.eq(cfgp.SH)
                 fs = [score[0][r][c], score[1][r][c]]
-                s_front = _pick(fs, front.par)
-                s_back = _pick(fs, xd.par)
+                s_front = _pick(fs, col_fpar[c])
+                s_back = _pick(fs, col_xpar[c])
                 s_t2 = _pick(fs, t2.par)
                 # Every product is registered (stage 2) behind its registered operands (stage 1),
                 # so no select logic sits in front of the multiplier. QK: one signed 8x8 product
@@ -418,13 +427,16 @@ class FusemaxArray(wiring.Component):
                 m.d.sync += [full_p.eq((hi << split) + prod[r][c]), coarse.eq(full_p >> (pe_sh[3:] << 3))]
                 scaled = coarse >> pe_sh[:3]
                 top = scaled[XW - 1 :]  # in range when these bits are all equal (the sign)
-                x = Signal(signed(XW), name=f"x_{r}_{c}")
-                m.d.sync += x.eq(
-                    Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
-                )
+                # x is kept until the next SC2 slot: the max tree reads it at stage 6, not the score
+                # register, which would need a pick by parity first
+                x = xs[r][c]
+                with m.If(t4.sc):
+                    m.d.sync += x.eq(
+                        Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
+                    )
                 # ex_go: y = x - (r << FB) <= 0; ROM address f = y mod 2^FB = x mod 2^FB, shift
                 # s = -(y >> FB) = r - (x >> FB): a short subtract, no carry through the fraction
-                s_val = Mux(xd.par, r_ep[1][c], r_ep[0][c]) - s_back[FB:XW].as_signed()
+                s_val = Mux(col_xpar[c], r_ep[1][c], r_ep[0][c]) - s_back[FB:XW].as_signed()
                 rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=table)
                 m.submodules[f"exp2_{r}_{c}"] = rom
                 rp = rom.read_port()
@@ -445,7 +457,7 @@ class FusemaxArray(wiring.Component):
                 with m.If(t5.sc):
                     _put(m, fs, t5.par, x)
                 with m.If(pe_s3):
-                    _put(m, fs, xd.par, p_val)
+                    _put(m, fs, col_xpar[c], p_val)
                 with m.If(t1.sc):  # SC2 at stage 1: SC1's product is out
                     m.d.sync += hi.eq(prod[r][c])
                 with m.If(ex_go):
@@ -474,9 +486,7 @@ class FusemaxArray(wiring.Component):
         for c in range(C):
             ct = col_tags[c]
             t6, tM, tL = ct[6], ct[L_RM], ct[L_RED]
-            col_x = [
-                Mux(t6.mask[r], _pick([score[0][r][c], score[1][r][c]], t6.par), x_min) for r in range(R)
-            ]
+            col_x = [Mux(t6.mask[r], xs[r][c], x_min) for r in range(R)]
             col_p = [_pick([score[0][r][c], score[1][r][c]], ct[2].par)[:PW] for r in range(R)]
             lm = _tree(m, col_x, lambda a, b: Mux(a > b, a, b), f"max{c}")
             pv = [prod[r][c][: PW + 9].as_signed() for r in range(R)]  # p v fits PW + 9 bits
