@@ -264,9 +264,8 @@ class FusemaxArray(wiring.Component):
             m.d.sync += p_ok.eq(0)
             m.d.sync += [cp.eq(front_next.par) for cp in col_fpar]
             if p.interleave:
-                m.d.sync += [cp.eq(front.par) for cp in col_xpar]
-            if p.interleave:
                 m.d.sync += [back.eq(front), front.eq(front_next)]
+                m.d.sync += [cp.eq(front.par) for cp in col_xpar]
                 with m.If(front_next.ex):
                     goto("QK")
                 with m.Elif(front.ex):
