@@ -147,7 +147,7 @@ class FusemaxArray(wiring.Component):
         L_RM, L_RED = self.L_RM, self.L_RED
         tree = ceil_log2(R)
         NQ = 9 + OB  # quotient bits (|RNV| < 128 RD + 258)
-        W_SCORE = max(p.W_S, XW, PW + 1)
+        W_SCORE = max(XW, PW + 1)  # x, then p; S has its own accumulator
         W_R = XW - FB + 1
         fbits = max(1, ceil_log2(F))
         ebits = max(1, ceil_log2(E))
@@ -251,10 +251,9 @@ class FusemaxArray(wiring.Component):
         # Each column has its own copy of the slot state, the exp2 steps, Cs and the slot tags (below),
         # all registers: a copy drives one column's PEs, not a net spanning the whole array.
         col_slot = [{name: _kept(f"{reg.name}_c{c}") for name, reg in slot_regs.items()} for c in range(C)]
-        # and of the parities that pick each PE's score registers: the front epoch's (QK, SC) and the
-        # one exp2 and PV work on; both are 0 at the start and change only when a step ends
-        col_fpar = [_kept(f"front_par_c{c}") for c in range(C)]
-        col_xpar = [_kept(f"back_par_c{c}") for c in range(C)] if p.interleave else col_fpar
+        # and of the parity of the epoch exp2 and PV work on, which picks each PE's score register:
+        # 0 at the start, changed only when a step ends
+        col_xpar = [_kept(f"xd_par_c{c}") for c in range(C)]
 
         def goto(state: str) -> None:
             for regs in (slot_regs, *col_slot):
@@ -262,7 +261,6 @@ class FusemaxArray(wiring.Component):
 
         def step_end():
             m.d.sync += p_ok.eq(0)
-            m.d.sync += [cp.eq(front_next.par) for cp in col_fpar]
             if p.interleave:
                 m.d.sync += [back.eq(front), front.eq(front_next)]
                 m.d.sync += [cp.eq(front.par) for cp in col_xpar]
@@ -274,6 +272,7 @@ class FusemaxArray(wiring.Component):
                     goto("IDLE")
             else:
                 m.d.sync += front.eq(front_next)
+                m.d.sync += [cp.eq(front_next.par) for cp in col_xpar]
                 with m.If(front_next.ex):
                     goto("QK")
                 with m.Else():
@@ -290,7 +289,7 @@ class FusemaxArray(wiring.Component):
 
         with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
             m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
-            m.d.sync += [cp.eq(0) for cp in col_fpar + (col_xpar if p.interleave else [])]
+            m.d.sync += [cp.eq(0) for cp in col_xpar]
             goto("QK")
         with m.If(is_qk):
             counted(E, lambda: goto("SC1"))
@@ -363,7 +362,7 @@ class FusemaxArray(wiring.Component):
         ]
         # One multiplier per PE: QK (q x k), two scale passes (Cs x S >> 11, Cs x S & 2047), PV (p x v).
         split = 11
-        a_w, b_w = max(17, PW + 1), max(8, split + 1, W_SCORE - split)
+        a_w, b_w = max(17, PW + 1), max(8, split + 1, p.W_S - split)
         prod = [[Signal(signed(a_w + b_w), name=f"prod_{r}_{c}") for c in range(C)] for r in range(R)]
         table = [int(x) for x in exp2_table(FB, PW, p.exp2)]
         sbits = ceil_log2(PW + 1)
@@ -391,18 +390,18 @@ class FusemaxArray(wiring.Component):
                 with m.If(start):
                     m.d.sync += pe_sh.eq(cfgp.SH)
                 fs = [score[0][r][c], score[1][r][c]]
-                s_front = _pick(fs, col_fpar[c])
                 s_back = _pick(fs, col_xpar[c])
-                s_t2 = _pick(fs, t2.par)
                 # Every product is registered (stage 2) behind its registered operands (stage 1),
                 # so no select logic sits in front of the multiplier. QK: one signed 8x8 product
-                # per slot, accumulated at stage 2.
+                # per slot, accumulated at stage 2 in S, which only the scale passes read: the
+                # score registers (x, then p) are not in the accumulate loop.
                 opa = Signal(signed(a_w), name=f"opa_{r}_{c}")
                 opb = Signal(signed(b_w), name=f"opb_{r}_{c}")
-                acc = Mux(t2.e0, 0, s_t2) + prod[r][c]
+                S = Signal(signed(p.W_S), name=f"S_{r}_{c}")
+                acc = Mux(t2.e0, 0, S) + prod[r][c]
                 # operands per slot: QK q x k, SC1 / SC2 Cs x S_hi / S_lo, PV p (unsigned,
                 # <= 2^(PW-1)) x v. SC1 comes two cycles after the last QK slot, as that slot's
-                # sum is formed: it takes the sum itself, not the score register written with it.
+                # sum is formed: it takes the sum itself, SC2 the sum in S.
                 mul_a = _one_hot(
                     m, signed(a_w), f"mul_a_{r}_{c}",
                     [(slot["QK"], q_lane[c]), (slot["SC1"] | slot["SC2"], col_cs[c]),
@@ -411,7 +410,7 @@ class FusemaxArray(wiring.Component):
                 mul_b = _one_hot(
                     m, signed(b_w), f"mul_b_{r}_{c}",
                     [(slot["QK"], self.k.payload[r]), (slot["SC1"], acc >> split),
-                     (slot["SC2"], s_front[:split]), (slot["PV"], self.v.payload[r])],
+                     (slot["SC2"], S[:split]), (slot["PV"], self.v.payload[r])],
                 )  # fmt: skip
                 m.d.sync += [opa.eq(mul_a), opb.eq(mul_b), prod[r][c].eq(opa * opb)]
                 # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes:
@@ -452,7 +451,7 @@ class FusemaxArray(wiring.Component):
                 t_reg = Signal(PW + 1, name=f"t_{r}_{c}")
                 p_val = Mux(zero, 0, t_reg >> s_reg)
                 with m.If(t2.qk):
-                    _put(m, fs, t2.par, acc)
+                    m.d.sync += S.eq(acc)
                 with m.If(t5.sc):
                     _put(m, fs, t5.par, x)
                 with m.If(pe_s3):
