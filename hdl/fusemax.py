@@ -171,6 +171,10 @@ class FusemaxArray(wiring.Component):
                 "par": 1,
                 "bank": 1,
                 "first": 1,  # kb == 0, kept as a bit: it selects every PE's Q operand
+                # the epoch is its tile's last (kb + R >= M), the tile the job's last (qb + C >= P):
+                # kept as bits, computed a step ahead, so no compare sits in front of the control
+                "last": 1,
+                "tlast": 1,
             }
         )
         front = Signal(desc, name="front")
@@ -181,10 +185,10 @@ class FusemaxArray(wiring.Component):
             return d.first
 
         def last(d):
-            return d.kb + R >= M
+            return d.last
 
         def tile_last(d):
-            return d.qb + C >= P
+            return d.tlast
 
         def advance(d) -> data.View:
             nxt = Signal(desc, name=f"next_{d.as_value().name}")
@@ -195,13 +199,20 @@ class FusemaxArray(wiring.Component):
                 m.d.comb += [
                     nxt.kb.eq(0),
                     nxt.first.eq(1),
+                    nxt.last.eq(R >= M),
                     nxt.qb.eq(d.qb + C),
+                    nxt.tlast.eq(d.qb + 2 * C >= P),
                     nxt.bank.eq(~d.bank),
                     nxt.ex.eq(~tile_last(d)),
                     nxt.par.eq(~d.par),
                 ]
             with m.Else():
-                m.d.comb += [nxt.kb.eq(d.kb + R), nxt.first.eq(0), nxt.par.eq(~d.par)]
+                m.d.comb += [
+                    nxt.kb.eq(d.kb + R),
+                    nxt.last.eq(d.kb + 2 * R >= M),
+                    nxt.first.eq(0),
+                    nxt.par.eq(~d.par),
+                ]
             return nxt
 
         front_next = advance(front)
@@ -289,6 +300,7 @@ class FusemaxArray(wiring.Component):
 
         with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
             m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
+            m.d.sync += [front.last.eq(R >= cfgp.M), front.tlast.eq(C >= cfgp.P)]
             m.d.sync += [cp.eq(0) for cp in col_xpar]
             goto("QK")
         with m.If(is_qk):
