@@ -175,6 +175,7 @@ class FusemaxArray(wiring.Component):
                 # kept as bits, computed a step ahead, so no compare sits in front of the control
                 "last": 1,
                 "tlast": 1,
+                "keys": R,  # row r holds a key (kb + r < M), also a step ahead
             }
         )
         front = Signal(desc, name="front")
@@ -200,6 +201,7 @@ class FusemaxArray(wiring.Component):
                     nxt.kb.eq(0),
                     nxt.first.eq(1),
                     nxt.last.eq(R >= M),
+                    nxt.keys.eq(Cat(r < M for r in range(R))),
                     nxt.qb.eq(d.qb + C),
                     nxt.tlast.eq(d.qb + 2 * C >= P),
                     nxt.bank.eq(~d.bank),
@@ -210,6 +212,7 @@ class FusemaxArray(wiring.Component):
                 m.d.comb += [
                     nxt.kb.eq(d.kb + R),
                     nxt.last.eq(d.kb + 2 * R >= M),
+                    nxt.keys.eq(Cat(d.kb + R + r < M for r in range(R))),
                     nxt.first.eq(0),
                     nxt.par.eq(~d.par),
                 ]
@@ -301,6 +304,7 @@ class FusemaxArray(wiring.Component):
         with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
             m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
             m.d.sync += [front.last.eq(R >= cfgp.M), front.tlast.eq(C >= cfgp.P)]
+            m.d.sync += front.keys.eq(Cat(r < cfgp.M for r in range(R)))
             m.d.sync += [cp.eq(0) for cp in col_xpar]
             goto("QK")
         with m.If(is_qk):
@@ -324,7 +328,6 @@ class FusemaxArray(wiring.Component):
              "tdone": 1, "f": fbits, "mask": R}
         )  # fmt: skip
         tags = [Signal(tag_layout, name=f"tag{i}") for i in range(max(L_RM, L_RED) + 1)]
-        rowmask = Cat(front.kb + r < M for r in range(R))
         on_front = is_qk | is_sc
         m.d.comb += [
             tags[0].qk.eq(is_qk & adv),
@@ -337,7 +340,7 @@ class FusemaxArray(wiring.Component):
             tags[0].flast.eq(idx == F - 1),
             tags[0].tdone.eq((idx == F - 1) & last(xd)),
             tags[0].f.eq(idx),
-            tags[0].mask.eq(rowmask),
+            tags[0].mask.eq(front.keys),
         ]
         for i in range(1, len(tags)):
             m.d.sync += tags[i].eq(tags[i - 1])
@@ -381,26 +384,35 @@ class FusemaxArray(wiring.Component):
 
         xs = [[Signal(signed(XW), name=f"x_{r}_{c}") for c in range(C)] for r in range(R)]
         col_ex = []  # per column: ex_s1, ex_s2, ex_s3
-        col_cs = []
+        # The job's Cs and SH reach the PEs through a tree of registers (the cfg beat, then a
+        # copy per column, then SH per PE), one hop per cycle after the cfg handshake: a single
+        # source spanning an 8 x 8 array is 17 ns of routing. The first scale pass that reads
+        # them issues E + 2 >= 3 cycles after the handshake, the shift three cycles later.
+        job_cs, job_sh = Signal(16, name="Cs"), Signal(6, name="SH")
+        start1, start2 = Signal(name="start1"), Signal(name="start2")
+        m.d.sync += [start1.eq(start), start2.eq(start1)]
+        with m.If(start):
+            m.d.sync += [job_cs.eq(cfgp.Cs), job_sh.eq(cfgp.SH)]
+        col_cs, col_sh = [], []
         for c in range(C):
             steps = [_kept(f"{n.name}_c{c}") for n in (ex_s1, ex_s2, ex_s3)]
             m.d.sync += [steps[0].eq(ex_go), steps[1].eq(steps[0]), steps[2].eq(steps[1])]
             col_ex.append(steps)
-            cs = _kept(f"Cs_c{c}", 16)
-            with m.If(start):
-                m.d.sync += cs.eq(cfgp.Cs)
+            cs, sh = _kept(f"Cs_c{c}", 16), _kept(f"SH_c{c}", 6)
+            with m.If(start1):
+                m.d.sync += [cs.eq(job_cs), sh.eq(job_sh)]
             col_cs.append(cs)
+            col_sh.append(sh)
         for r in range(R):
             for c in range(C):
                 t1, t2, t4, t5 = (col_tags[c][i] for i in (1, 2, 4, 5))
                 pe_s1, pe_s2, pe_s3 = col_ex[c]
                 slot = col_slot[c]
                 # The PE's own copy of the job's SH: a register next to its scale shifter, not a
-                # net across the array in front of eight levels of logic. ``keep`` stops synthesis
-                # from merging the copies back into one register.
-                pe_sh = Signal(6, name=f"shamt_{r}_{c}", attrs={"keep": 1})
-                with m.If(start):
-                    m.d.sync += pe_sh.eq(cfgp.SH)
+                # net across the column in front of eight levels of logic.
+                pe_sh = _kept(f"shamt_{r}_{c}", 6)
+                with m.If(start2):
+                    m.d.sync += pe_sh.eq(col_sh[c])
                 fs = [score[0][r][c], score[1][r][c]]
                 s_back = _pick(fs, col_xpar[c])
                 # Every product is registered (stage 2) behind its registered operands (stage 1),
@@ -471,7 +483,7 @@ class FusemaxArray(wiring.Component):
                 with m.If(t1.sc):  # SC2 at stage 1: SC1's product is out
                     m.d.sync += hi.eq(prod[r][c])
                 with m.If(ex_go):
-                    m.d.sync += [s_raw.eq(s_val), masked.eq(~(xd.kb + r < M))]
+                    m.d.sync += [s_raw.eq(s_val), masked.eq(~xd.keys[r])]
                 with m.If(pe_s1):
                     m.d.sync += [
                         t_rom.eq(rp.data),
