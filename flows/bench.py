@@ -114,7 +114,7 @@ def bench_block(name: str, *, quick: bool, out: Path, progress: Callable[[str], 
     for target in TARGETS[quick]:
         progress(f"{name}: synth {target}")
         try:
-            y = synth(cfg, target, seeds=[1], build_root=out / "synth", progress=progress)
+            y = synth(cfg, target, build_root=out / "synth", progress=progress)
             r["synth"][target] = {k: y[k] for k in ("lut4", "ff", "carry", "bram", "dsp", "fmax_mhz")}
         except NeurohdlError as e:
             r["synth"][target] = {"error": str(e)}

@@ -57,7 +57,7 @@ def run_demo(
                 continue
             progress(f"{name}: synth {t}")
             try:
-                synths[t] = synth(cfg, t, seeds=[1], build_root=out / "synth", progress=progress)
+                synths[t] = synth(cfg, t, build_root=out / "synth", progress=progress)
             except NeurohdlError as e:
                 synths[t] = {"error": str(e)}
         for i, (s, t) in enumerate(zip(SIMS, TARGETS, strict=True)):

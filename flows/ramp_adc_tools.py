@@ -180,6 +180,7 @@ LC_KEY = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
 
 
 def cmd_compare(args) -> int:
+    from .pnr_options import PnrOptions
     from .synth import TARGETS, synth
 
     results, rows = [], []
@@ -192,7 +193,7 @@ def cmd_compare(args) -> int:
             for label, preset, sets in DESIGNS + (EXTRA if args.full else ()):
                 cfg = registry.resolve("ramp_adc", preset=preset.format(C=C), sets=sets)
                 try:
-                    r = synth(cfg, target, seeds=[args.seed])
+                    r = synth(cfg, target, pnr=PnrOptions((args.seed,)))
                 except NeurohdlError as e:
                     results.append({"design": label, "C": C, "target": target, "error": str(e)})
                     rows.append([target, C, label, str(e)[:60], "", "", "", "", "", "", ""])

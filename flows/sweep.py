@@ -72,6 +72,7 @@ def run_point(spec: dict) -> dict:
     """One grid point, start to end; never raises (a failure is a result with its reason)."""
     from ..cosim.runner import run_cosim
     from .emit import generate
+    from .pnr_options import PnrOptions
     from .synth import synth
 
     t0 = time.monotonic()
@@ -98,7 +99,7 @@ def run_point(spec: dict) -> dict:
                 raise NeurohdlError(f"co-simulation: {len(res.mismatches)} mismatches, missing {res.missing}")
         if spec["target"]:
             result["stage"] = "synth"
-            y = synth(cfg, spec["target"], seeds=[SEED], build_root=out / "synth")
+            y = synth(cfg, spec["target"], pnr=PnrOptions((SEED,)), build_root=out / "synth")
             result |= {k: y[k] for k in ("lut4", "ff", "carry", "bram", "dsp", "fmax_mhz")}
         result["stage"] = "done"
     except NeurohdlError as e:
