@@ -38,7 +38,7 @@ def add_pnr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--router",
         choices=ROUTERS,
-        default="router1",
+        default=DEFAULT_PNR.router,
         help="nextpnr's router; router2 also puts the ECP5 clock on a dedicated clock pin, which it "
         "needs (default: router1)",
     )

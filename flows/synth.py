@@ -272,7 +272,7 @@ def synth_design(
     fmax_per_seed, util, unrouted = {}, {}, []
     ran = prior is None
     # router1's files keep the names they had before there was a choice, so its results stay reusable
-    via = "" if pnr.router == "router1" else f"-{pnr.router}"
+    via = "" if pnr.router == DEFAULT_PNR.router else f"-{pnr.router}"
     lpf = []
     if pnr.router == "router2" and t.clock_pin:
         write_atomic(out / "clock.lpf", f'LOCATE COMP "clk" SITE "{t.clock_pin}";\n')
