@@ -182,21 +182,12 @@ class FusemaxArray(wiring.Component):
         back = Signal(desc, name="back")
         xd = back if p.interleave else front  # the epoch EX/PV work on
 
-        def first(d):
-            return d.first
-
-        def last(d):
-            return d.last
-
-        def tile_last(d):
-            return d.tlast
-
         def advance(d) -> data.View:
             nxt = Signal(desc, name=f"next_{d.as_value().name}")
             # Every field in one If/Else: a lone statement becomes its own ``always @*`` that
             # Icarus never runs at time 0 (the X then circulates through front.par for good).
             m.d.comb += nxt.eq(d)
-            with m.If(last(d)):
+            with m.If(d.last):
                 m.d.comb += [
                     nxt.kb.eq(0),
                     nxt.first.eq(1),
@@ -205,7 +196,7 @@ class FusemaxArray(wiring.Component):
                     nxt.qb.eq(d.qb + C),
                     nxt.tlast.eq(d.qb + 2 * C >= P),
                     nxt.bank.eq(~d.bank),
-                    nxt.ex.eq(~tile_last(d)),
+                    nxt.ex.eq(~d.tlast),
                     nxt.par.eq(~d.par),
                 ]
             with m.Else():
@@ -238,7 +229,7 @@ class FusemaxArray(wiring.Component):
             Signal(name=n) for n in ("ex_go", "ex_s1", "ex_s2", "ex_s3", "p_ok")
         )
         m.d.comb += [
-            need_q.eq(is_qk & first(front)),
+            need_q.eq(is_qk & front.first),
             stall_in.eq((is_qk & ~self.k.valid) | (need_q & ~self.q.valid) | (is_pv & ~self.v.valid)),
             adv.eq(~stall_in & ~wait),
             self.k.ready.eq(is_qk & adv),
@@ -249,14 +240,14 @@ class FusemaxArray(wiring.Component):
         # SC1 waits for the last QK product to be added, PV for p to be written.
         ex_ok = xd.ex & rdy.bit_select(xd.par, 1)
         if p.interleave:
-            ex_ok &= ~(first(xd) & full.bit_select(xd.bank, 1))
+            ex_ok &= ~(xd.first & full.bit_select(xd.bank, 1))
         m.d.comb += ex_go.eq(ex_ok)
         m.d.sync += [ex_s1.eq(ex_go), ex_s2.eq(ex_s1), ex_s3.eq(ex_s2)]
         with m.If(ex_s3):
             m.d.sync += p_ok.eq(1)
         waits = (is_sc1 & qk_pending) | (is_pv & ~p_ok)
         if not p.interleave:
-            waits |= is_qk & (idx == 0) & (pend | (first(front) & full.any()))
+            waits |= is_qk & (idx == 0) & (pend | (front.first & full.any()))
         m.d.comb += wait.eq(waits)
 
         # The slot state is one-hot (is_qk, is_sc1, is_sc, is_pv; none: idle) because it selects
@@ -336,9 +327,9 @@ class FusemaxArray(wiring.Component):
             tags[0].pv.eq(is_pv & adv),
             tags[0].par.eq(Mux(on_front, front.par, xd.par)),
             tags[0].bank.eq(Mux(on_front, front.bank, xd.bank)),
-            tags[0].first.eq(Mux(on_front, first(front), first(xd))),
+            tags[0].first.eq(Mux(on_front, front.first, xd.first)),
             tags[0].flast.eq(idx == F - 1),
-            tags[0].tdone.eq((idx == F - 1) & last(xd)),
+            tags[0].tdone.eq((idx == F - 1) & xd.last),
             tags[0].f.eq(idx),
             tags[0].mask.eq(front.keys),
         ]
@@ -365,7 +356,7 @@ class FusemaxArray(wiring.Component):
             qr.addr.eq(Mux(is_qk & (idx != E - 1), idx + 1, 0)),
         ]
         q_lane = [
-            Mux(first(front), self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed()) for c in range(C)
+            Mux(front.first, self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed()) for c in range(C)
         ]
 
         # -- the PE array ---------------------------------------------------------------------
