@@ -348,6 +348,10 @@ def fpga_table(rows: list[dict]) -> str:
     )  # fmt: skip
 
 
+def _size_key(row: dict) -> tuple:
+    return row.get("target"), row.get("R"), row.get("C")
+
+
 def cmd_fpga(args) -> int:
     targets = args.targets.split(",")
     for t in targets:
@@ -376,16 +380,18 @@ def cmd_fpga(args) -> int:
         "(the baseline only multiplies); GMAC/s = R C Fmax U."
     )
     print(json.dumps(rows, indent=1, default=str) if args.json else md)
-    # The saved results keep the other targets of earlier runs: one file holds every target's latest.
+    # The saved results keep earlier runs of other targets and array sizes: one file holds the
+    # latest of each (target, R x C).
     saved = OUT / "fpga.json"
     try:
         earlier = json.loads(saved.read_text()) if saved.exists() else []
     except json.JSONDecodeError:
         earlier = []  # not ours to keep
-    rows = [r for r in earlier if r.get("target") not in targets] + rows
+    fresh = {_size_key(r) for r in rows}
+    rows = [r for r in earlier if isinstance(r, dict) and _size_key(r) not in fresh] + rows
     path = save_results(OUT, "fpga", rows, fpga_table(rows))
     if not args.json:
-        print(f"saved {path} (with the other targets' latest results)")
+        print(f"saved {path} (with the latest results of the other targets and sizes)")
     return EXIT_OK
 
 

@@ -122,11 +122,12 @@ def test_fpga_seeds_give_the_median_and_each_seed(cli):
 
 
 def test_fpga_results_keep_the_other_targets_latest(cli, monkeypatch, tmp_path):
-    """One run per target (they take an hour each) must not erase the other targets' results."""
+    """One run per target and size (they take an hour each) must not erase the others' results."""
     from neurohdl.flows import fusemax_tools
 
     def point(target, sets, pnr, progress):
-        base = {"target": target, "design": "naive MAC array", "R": 4, "C": 4, "u": 1.0, "fmax_mhz": 70.0,
+        R = int(sets[0].split("=")[1]) if sets else 4
+        base = {"target": target, "design": "naive MAC array", "R": R, "C": 4, "u": 1.0, "fmax_mhz": 70.0,
                 "router": pnr.router, "clock_pin": "P6" if pnr.router == "router2" else None}  # fmt: skip
         return [{**base, "design": "fusemax", "fmax_mhz": 77.0, "seeds": list(pnr.seeds)}, base]
 
@@ -143,3 +144,7 @@ def test_fpga_results_keep_the_other_targets_latest(cli, monkeypatch, tmp_path):
     ]  # fmt: skip
     assert rows[0]["router"] == "router2" and rows[2]["seeds"] == [5]
     assert "77.00, router2 |" in (tmp_path / "fpga.md").read_text()
+    # another array size on a target is a row pair of its own
+    assert cli("fusemax", "fpga", "--targets", "ecp5-85k", "--set", "R=2", "--seed", "6")[0] == 0
+    rows = json.loads((tmp_path / "fpga.json").read_text())
+    assert [(r["target"], r["R"]) for r in rows][2:] == [("ecp5-85k", 4)] * 2 + [("ecp5-85k", 2)] * 2
