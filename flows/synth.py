@@ -197,6 +197,22 @@ def _yosys(
     return synth_cmd, notes
 
 
+def fit_shortfall(cells: dict[str, int], target: str) -> str | None:
+    """What a netlist with these Yosys cell counts lacks on ``target`` (None: it fits), e.g.
+    ``it needs 10189 LUT4 and 34 block RAM cells, the device has 5280 and 30``."""
+    t = TARGETS[target]
+    names = CELLS[t.family]
+    need, have = [], []
+    for kind, n, cell in (("lut", t.luts, "LUT4"), ("bram", t.brams, "block RAM"), ("dsp", t.dsps, "DSP")):
+        count = _count(cells, names[kind])
+        if count > n:
+            need.append(f"{count} {cell}")
+            have.append(str(n))
+    if not need:
+        return None
+    return f"it needs {' and '.join(need)} cells, the device has {' and '.join(have)}"
+
+
 def synth_design(
     name: str,
     core,
@@ -262,13 +278,10 @@ def synth_design(
     stat = json.loads((out / "stat.json").read_text())
     cells = stat["design"].get("num_cells_by_type", {})
     names = CELLS[t.family]
-    # A design that cannot fit fails here, with the resource named, before place and route.
-    for kind, have, cell in (("lut", t.luts, "LUT4"), ("bram", t.brams, "block RAM"), ("dsp", t.dsps, "DSP")):
-        need = _count(cells, names[kind])
-        if need > have:
-            raise CheckFailed(
-                f"{name} does not fit {target}: it needs {need} {cell} cells, the device has {have}"
-            )
+    # A design that cannot fit fails here, with every resource it lacks named, before place and route.
+    short = fit_shortfall(cells, target)
+    if short:
+        raise CheckFailed(f"{name} does not fit {target}: {short}")
     fmax_per_seed, util, unrouted = {}, {}, []
     ran = prior is None
     # router1's files keep the names they had before there was a choice, so its results stay reusable

@@ -11,7 +11,7 @@ from neurohdl.flows import registry
 from neurohdl.flows.cli import main
 from neurohdl.flows.errors import CheckFailed, ConfigError
 from neurohdl.flows.pnr_options import PnrOptions
-from neurohdl.flows.synth import synth, synth_design
+from neurohdl.flows.synth import fit_shortfall, synth, synth_design
 
 
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
@@ -144,3 +144,16 @@ def test_router2_puts_the_ecp5_clock_on_a_clock_pin_beside_router1s_results(tmp_
     assert (out / "report-s1-router2.json").exists() and "--router router2" not in log  # ran, not reused
     assert log[-1] == "kept: nextpnr-ecp5 (seed 1, ecp5-25k)" and first["clock_pin"] is None
     assert run("router1", [])["reused"]
+
+
+def test_a_design_too_large_names_every_resource_it_lacks():
+    """The UP5K 2 x 4 fusemax lacks LUT4s and block RAMs: the error names both, not the first only."""
+    cells = {"SB_LUT4": 10189, "SB_RAM40_4K": 34, "SB_MAC16": 8, "SB_DFF": 6000}
+    assert fit_shortfall(cells, "ice40-up5k") == (
+        "it needs 10189 LUT4 and 34 block RAM cells, the device has 5280 and 30"
+    )
+    assert fit_shortfall({**cells, "SB_LUT4": 5280, "SB_RAM40_4K": 30}, "ice40-up5k") is None
+    assert (
+        fit_shortfall({"LUT4": 10, "MULT18X18D": 29}, "ecp5-25k")
+        == "it needs 29 DSP cells, the device has 28"
+    )
