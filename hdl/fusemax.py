@@ -23,7 +23,7 @@ from __future__ import annotations
 import operator
 from functools import reduce
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -570,79 +570,104 @@ class FusemaxArray(wiring.Component):
                 m.d.sync += pend.eq(0)
 
         # -- divider and output register ---------------------------------------------------------
-        # Restoring division of |RNV| 2^OB + RD/2 by RD, all columns in lock-step, one f at a time.
+        # Restoring division of |RNV| 2^OB + RD/2 by RD, one f at a time: a divider per column, all
+        # in lock-step, or (``divider = "shared"``) one taking the columns in turn.
+        shared = p.divider == "shared"
         dbank = Signal()
         dqb = Signal(range(p.P_MAX + C + 1))
         df = Signal(fbits)
         dcount = Signal(range(NQ + 1))
         o = self.o
-        cols = []
-        for c in range(C):
-            rd = rnv_rd[c]
-            cols.append(
-                {
-                    "rd": rd,
-                    "divisor": Signal(p.W_RD, name=f"div{c}"),
-                    "rem": Signal(p.W_RNV + OB + 1, name=f"rem{c}"),
-                    "dsh": Signal(p.W_RD + NQ, name=f"dsh{c}"),
-                    "quo": Signal(NQ, name=f"quo{c}"),
-                    "neg": Signal(name=f"neg{c}"),
-                    "n": Signal(signed(p.W_RNV), name=f"n{c}"),
-                    "live": Signal(name=f"live{c}"),  # a real query, not padding
-                }
-            )
+
+        def divider(suffix) -> dict:
+            return {
+                "divisor": Signal(p.W_RD, name=f"div{suffix}"),
+                "rem": Signal(p.W_RNV + OB + 1, name=f"rem{suffix}"),
+                "dsh": Signal(p.W_RD + NQ, name=f"dsh{suffix}"),
+                "quo": Signal(NQ, name=f"quo{suffix}"),
+                "neg": Signal(name=f"neg{suffix}"),
+                "n": Signal(signed(p.W_RNV), name=f"n{suffix}"),
+            }
+
+        def lane(u: dict, live):
+            """The output lane of a finished division: the magnitude clamped to [-128, 127] 2^OB,
+            then the sign applied; 0 for a padding query."""
+            quo, neg = u["quo"], u["neg"]
+            over = Mux(neg, quo > (128 << OB), quo > (127 << OB))
+            mag = Mux(over, Mux(neg, 128 << OB, 127 << OB), quo)
+            return Mux(live, Mux(neg, -mag, mag), 0)
+
+        live = [Signal(name=f"live{c}") for c in range(C)]  # a real query, not padding
+        units = [divider("")] if shared else [divider(c) for c in range(C)]
+        for rd in rnv_rd:
             m.d.comb += rd.addr.eq(Cat(df, dbank))
+        if shared:
+            dc = Signal(range(C), name="dc")  # the column being divided
+            lanes = [Signal(signed(8 + OB), name=f"res{c}") for c in range(C)]
+        else:
+            lanes = [lane(u, lv) for u, lv in zip(units, live, strict=True)]
         with m.If(o.valid & o.ready):
             m.d.sync += o.valid.eq(0)
         tile_end = Signal()  # the tile being divided is the job's last
         with m.FSM(name="div"):
             with m.State("IDLE"):
                 with m.If(running & full.bit_select(dbank, 1)):
-                    for c, col in enumerate(cols):
-                        m.d.sync += [
-                            col["divisor"].eq(_pick([RD[0][c], RD[1][c]], dbank)),
-                            col["live"].eq(dqb + c < P),
-                        ]
+                    for c in range(C):
+                        if not shared:
+                            m.d.sync += units[c]["divisor"].eq(_pick([RD[0][c], RD[1][c]], dbank))
+                        m.d.sync += live[c].eq(dqb + c < P)
                     m.d.sync += [df.eq(0), tile_end.eq(dqb + C >= P)]
                     m.next = "LOAD"
             with m.State("LOAD"):  # the RNV read is in flight
                 m.next = "LATCH"
             with m.State("LATCH"):  # a block RAM's output is slow: register it before using it
-                for col in cols:
-                    m.d.sync += col["n"].eq(col["rd"].data)
+                if shared:
+                    # the read address holds for the whole f, and the bank is not written while
+                    # it is divided: every column's read data stays valid
+                    u = units[0]
+                    m.d.sync += [
+                        u["n"].eq(Array(rd.data for rd in rnv_rd)[dc]),
+                        u["divisor"].eq(Array(_pick([RD[0][c], RD[1][c]], dbank) for c in range(C))[dc]),
+                    ]
+                else:
+                    for u, rd in zip(units, rnv_rd, strict=True):
+                        m.d.sync += u["n"].eq(rd.data)
                 m.next = "START"
             with m.State("START"):
-                for col in cols:
-                    n_val, half = col["n"] << OB, col["divisor"] >> 1
+                for u in units:
+                    n_val, half = u["n"] << OB, u["divisor"] >> 1
                     m.d.sync += [
-                        col["neg"].eq(col["n"] < 0),
-                        col["rem"].eq(Mux(col["n"] < 0, half - n_val, n_val + half)),
-                        col["dsh"].eq(col["divisor"] << (NQ - 1)),
-                        col["quo"].eq(0),
+                        u["neg"].eq(u["n"] < 0),
+                        u["rem"].eq(Mux(u["n"] < 0, half - n_val, n_val + half)),
+                        u["dsh"].eq(u["divisor"] << (NQ - 1)),
+                        u["quo"].eq(0),
                     ]
                 m.d.sync += dcount.eq(0)
                 m.next = "ITER"
             with m.State("ITER"):
-                for col in cols:
-                    take = col["rem"] >= col["dsh"]
+                for u in units:
+                    take = u["rem"] >= u["dsh"]
                     m.d.sync += [
-                        col["rem"].eq(Mux(take, col["rem"] - col["dsh"], col["rem"])),
-                        col["quo"].eq(Cat(take, col["quo"][:-1]) if NQ > 1 else take),
-                        col["dsh"].eq(col["dsh"] >> 1),
+                        u["rem"].eq(Mux(take, u["rem"] - u["dsh"], u["rem"])),
+                        u["quo"].eq(Cat(take, u["quo"][:-1]) if NQ > 1 else take),
+                        u["dsh"].eq(u["dsh"] >> 1),
                     ]
                 m.d.sync += dcount.eq(dcount + 1)
                 with m.If(dcount == NQ - 1):
-                    m.next = "DONE"
+                    m.next = "NEXT" if shared else "DONE"
+            if shared:
+                with m.State("NEXT"):  # the column's lane, then the next column or the beat
+                    m.d.sync += Array(lanes)[dc].eq(lane(units[0], Array(live)[dc]))
+                    with m.If(dc == C - 1):
+                        m.d.sync += dc.eq(0)
+                        m.next = "DONE"
+                    with m.Else():
+                        m.d.sync += dc.eq(dc + 1)
+                        m.next = "LATCH"
             with m.State("DONE"):
                 with m.If(~o.valid | o.ready):
                     is_last_f = df == F - 1
-                    for c, col in enumerate(cols):
-                        # clamp the magnitude to [-128, 127] 2^OB, then apply the sign
-                        quo, neg = col["quo"], col["neg"]
-                        over = Mux(neg, quo > (128 << OB), quo > (127 << OB))
-                        mag = Mux(over, Mux(neg, 128 << OB, 127 << OB), quo)
-                        val = Mux(neg, -mag, mag)
-                        m.d.sync += o.payload.data[c].eq(Mux(col["live"], val, 0))
+                    m.d.sync += [o.payload.data[c].eq(v) for c, v in enumerate(lanes)]
                     m.d.sync += [o.valid.eq(1), o.payload.last.eq(is_last_f & tile_end), df.eq(df + 1)]
                     with m.If(is_last_f):
                         m.d.sync += [full.bit_select(dbank, 1).eq(0), dbank.eq(~dbank), dqb.eq(dqb + C)]

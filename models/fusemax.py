@@ -18,6 +18,9 @@ import numpy as np
 from .ints import ceil_log2
 
 EXP2_METHODS = ("lut", "ipoly3", "ipoly2")
+# "column": a restoring divider per column, all in lock-step; "shared": one for every column in
+# turn (C times the division time for about 1/C of the dividers' LUTs, for small FPGAs)
+DIVIDERS = ("column", "shared")
 D_MAX = 63  # numpy shifts by >= 64 are undefined; any clamp >= the RNV width gives the same bits
 
 
@@ -40,6 +43,7 @@ class FusemaxParams:
     OB: int = 0
     exp2: str = "lut"
     interleave: bool = True
+    divider: str = "column"
 
     def check(self) -> FusemaxParams:
         for name, lo, hi in (
@@ -56,6 +60,8 @@ class FusemaxParams:
                 raise ValueError(f"{name} = {v} is outside {lo}..{hi}")
         if self.exp2 not in EXP2_METHODS:
             raise ValueError(f"exp2 = {self.exp2!r}: use one of {', '.join(EXP2_METHODS)}")
+        if self.divider not in DIVIDERS:
+            raise ValueError(f"divider = {self.divider!r}: use one of {', '.join(DIVIDERS)}")
         if self.exp2 == "lut":
             if not 4 <= self.FB <= 10:
                 raise ValueError(f"FB = {self.FB} is outside 4..10 for exp2 'lut'")
@@ -293,8 +299,9 @@ class Timing:
     ``L_RM + 1`` cycles after at the earliest.
     ``L_RED``: stages from a PV slot to its RNV write (operand and product registers, add tree, two
     sum registers, while RNV is read, latched and shifted).
-    ``T_DIV``: cycles per division (read, latch the block RAM's output, load, 9 + OB restoring
-    steps, output).
+    ``T_DIV``: cycles per output beat (read, latch the block RAM's output, load, 9 + OB restoring
+    steps, output); with one shared divider: the read, then per column latch, load, the steps and
+    the lane's result, then the output.
     Operands and products are registered, so a QK product is added two cycles after its slot (SC1
     waits one cycle and takes the last sum as it is formed); PV f = 0 waits for p.
     """
@@ -310,7 +317,9 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         tree = ceil_log2(p.R)
-        return cls(K_OVH=3, L_RM=7 + tree, L_RED=4 + tree, T_DIV=13 + p.OB, EX=4)
+        steps = 9 + p.OB
+        t_div = steps + 4 if p.divider == "column" else 2 + p.C * (steps + 3)
+        return cls(K_OVH=3, L_RM=7 + tree, L_RED=4 + tree, T_DIV=t_div, EX=4)
 
 
 def _check_runtime(M: int, P: int) -> None:

@@ -37,6 +37,7 @@ def test_generate_is_deterministic_and_writes_a_manifest(tmp_path):
         (["exp2=ipoly3", "PW=17"], "exp2 'ipoly3' is defined for FB = 8, PW = 16 only"),
         (["exp2=cubic"], "is not one of lut, ipoly3, ipoly2"),
         (["interleav=false"], "did you mean 'interleave'"),
+        (["divider=serial"], "is not one of column, shared"),
     ],
 )
 def test_parameters_that_cannot_work_are_refused(cli, tmp_path, sets, message):

@@ -9,9 +9,9 @@ from neurohdl.models import fusemax as fm
 
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("interleave", ["true", "false"])
-def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave):
-    cfg = registry.resolve("fusemax", preset="tiny", sets=[f"interleave={interleave}"])
+@pytest.mark.parametrize("interleave, divider", [("true", "column"), ("false", "column"), ("true", "shared")])
+def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider):
+    cfg = registry.resolve("fusemax", preset="tiny", sets=[f"interleave={interleave}", f"divider={divider}"])
     res = run_cosim(cfg, sim=sim, seed=3, vectors=12, build_root=build_root)
     assert res.passed, f"{sim}: {res.mismatches[:1]}; log {res.log}"
     assert res.received == res.expected  # every beat once: none dropped, none duplicated
@@ -29,9 +29,11 @@ def test_cycles_equal_the_model_without_backpressure(build_root, interleave):
     assert res.final["perf_stall_in"]["value"] == res.final["perf_stall_out"]["value"] == 0
 
 
-def test_divider_bound_tiles_and_odd_epoch_count(build_root):
+@pytest.mark.parametrize("divider", ["column", "shared"])
+def test_divider_bound_tiles_and_odd_epoch_count(build_root, divider):
     """F T_DIV > M1 W: tiles wait for the divider's bank; M1 = 3 flips the parity across tiles."""
-    cfg = registry.resolve("fusemax", preset="tiny", sets=["F=9", "E=2", "OB=8", "M=5", "P=9"])
+    sets = ["F=9", "E=2", "OB=8", "M=5", "P=9", f"divider={divider}"]
+    cfg = registry.resolve("fusemax", preset="tiny", sets=sets)
     p = registry.get("fusemax").model(cfg.params).fp
     assert fm.cycles_formula(5, 9, p) is None  # divider-bound
     res = run_cosim(cfg, sim="icarus", seed=4, vectors=1, backpressure=False, build_root=build_root)
@@ -55,6 +57,7 @@ def test_random_builds(build_root, seed):
         "P_MAX=40",
         f"M={rng.integers(1, 300)}",
         f"P={rng.integers(1, 40)}",
+        f"divider={'shared' if seed % 4 >= 2 else 'column'}",
     ]
     cfg = registry.resolve("fusemax", sets=sets)
     sim = "verilator" if seed % 2 else "icarus"

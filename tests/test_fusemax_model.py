@@ -122,14 +122,16 @@ def test_bad_inputs_are_named():
 # -- cycle model ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("divider", ["column", "shared"])
 @pytest.mark.parametrize("interleave", [True, False])
-def test_closed_form_equals_the_replay(interleave):
+def test_closed_form_equals_the_replay(interleave, divider):
     rng = np.random.default_rng(3)
     checked = 0
     for _ in range(300):
         p = fm.FusemaxParams(
             R=int(rng.integers(1, 17)), C=int(rng.integers(1, 9)), E=int(rng.integers(1, 80)),
             F=int(rng.integers(1, 80)), OB=int(rng.choice([0, 8])), interleave=interleave,
+            divider=divider,
         )  # fmt: skip
         M, P = int(rng.integers(1, 400)), int(rng.integers(1, 60))
         closed = fm.cycles_formula(M, P, p)

@@ -96,7 +96,7 @@ def test_random_small_builds_and_jobs(seed):
     E, F = int(rng.choice([1, 2, 7])), int(rng.choice([1, 3, 5]))
     p = fm.FusemaxParams(
         R=R, C=C, E=E, F=F, M_MAX=40, P_MAX=20, OB=int(rng.choice([0, 8])), interleave=bool(seed % 2),
-        exp2=str(rng.choice(["lut", "ipoly3"])),
+        exp2=str(rng.choice(["lut", "ipoly3"])), divider="shared" if seed % 4 >= 2 else "column",
     )  # fmt: skip
     jobs = []
     for _ in range(3):

@@ -64,6 +64,7 @@ class FusemaxBlock(Block):
         Param("OB", int, 0, "Output fraction bits", 0, 8),
         Param("exp2", str, "lut", "2^frac generator (ROM contents)", choices=model.EXP2_METHODS),
         Param("interleave", bool, True, "Epoch-interleaved schedule (False: serial)"),
+        Param("divider", str, "column", "Divider per column, or one 'shared' by all", choices=model.DIVIDERS),
         Param("M", int, 40, "Stimulus: keys of the first job", 0, 65536),
         Param("P", int, 12, "Stimulus: queries of the first job", 0, 65536),
         Param("t", float, 2.0, "Stimulus: temperature of Q (Q = t N(0,1), K, V = N(0,1), int8)", 0.0, 100.0),
