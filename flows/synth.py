@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -213,6 +214,21 @@ def fit_shortfall(cells: dict[str, int], target: str) -> str | None:
     return f"it needs {' and '.join(need)} cells, the device has {' and '.join(have)}"
 
 
+def packed_shortfall(log: Path) -> str | None:
+    """What nextpnr's packed design lacks, from its "Device utilisation" lines (None: it fits).
+    On iCE40 a LUT4 and a flip-flop share a logic cell only when the LUT feeds the flip-flop, so
+    a netlist within the LUT4 count can still need more cells than the device has."""
+    need, have = [], []
+    for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text(errors="replace")):
+        cell, used, avail = m.group(1), int(m.group(2)), int(m.group(3))
+        if used > avail:
+            need.append(f"{used} {cell}")
+            have.append(str(avail))
+    if not need:
+        return None
+    return f"it needs {' and '.join(need)} cells, the device has {' and '.join(have)}"
+
+
 def synth_design(
     name: str,
     core,
@@ -320,6 +336,9 @@ def synth_design(
                 unrouted.append(sd)
                 continue
             if proc.returncode != 0 or not (out / rep).exists():
+                short = packed_shortfall(out / log)
+                if short:
+                    raise CheckFailed(f"{name} does not fit {target} once packed: {short} (log: {out / log})")
                 raise CheckFailed(
                     f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"
                 )

@@ -11,7 +11,7 @@ from neurohdl.flows import registry
 from neurohdl.flows.cli import main
 from neurohdl.flows.errors import CheckFailed, ConfigError
 from neurohdl.flows.pnr_options import PnrOptions
-from neurohdl.flows.synth import fit_shortfall, synth, synth_design
+from neurohdl.flows.synth import fit_shortfall, packed_shortfall, synth, synth_design
 
 
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
@@ -157,3 +157,19 @@ def test_a_design_too_large_names_every_resource_it_lacks():
         fit_shortfall({"LUT4": 10, "MULT18X18D": 29}, "ecp5-25k")
         == "it needs 29 DSP cells, the device has 28"
     )
+
+
+def test_a_design_that_packs_into_too_many_logic_cells_is_named(tmp_path):
+    """The UP5K 2 x 2 fusemax has 5,062 LUT4s but 3,033 flip-flops that do not all pack with them:
+    nextpnr needs 6,673 logic cells, and the error says so rather than 'no BELs remaining'."""
+    log = tmp_path / "nextpnr.log"
+    log.write_text(
+        "Info: Device utilisation:\n"
+        "Info: \t         ICESTORM_LC:    6673/   5280   126%\n"
+        "Info: \t        ICESTORM_RAM:      17/     30    56%\n"
+        "Info: \t               SB_IO:       4/     96     4%\n"
+        "ERROR: Unable to place cell 'x_LC', no BELs remaining to implement cell type 'ICESTORM_LC'\n"
+    )
+    assert packed_shortfall(log) == "it needs 6673 ICESTORM_LC cells, the device has 5280"
+    log.write_text("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    5280/   5280   100%\n")
+    assert packed_shortfall(log) is None
