@@ -1,5 +1,6 @@
 """RTL of the ``fusemax`` block (spec ``fusemax.md`` §3): an R x C array of PEs computing one attention
-head in one pass over the keys, with a correction row of C units and a restoring divider per column.
+head in one pass over the keys, with a correction row of C units and a restoring divider per column
+(or, ``divider = "shared"``, one taking the columns in turn).
 
 Keys of the current epoch run along rows, queries of the current tile along columns. Each epoch is a
 sequence of slots on one multiplier per PE: ``QK`` (E slots, one multiply-accumulate each),
