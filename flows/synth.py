@@ -198,35 +198,34 @@ def _yosys(
     return synth_cmd, notes
 
 
+def _shortfall(uses: list[tuple[str, int, int]]) -> str | None:
+    """``it needs 10189 LUT4 and 34 block RAM cells, the device has 5280 and 30`` for the
+    ``(cell, used, available)`` that exceed what is available; None when none does."""
+    over = [(cell, used, avail) for cell, used, avail in uses if used > avail]
+    if not over:
+        return None
+    need = " and ".join(f"{used} {cell}" for cell, used, _ in over)
+    have = " and ".join(str(avail) for _, _, avail in over)
+    return f"it needs {need} cells, the device has {have}"
+
+
 def fit_shortfall(cells: dict[str, int], target: str) -> str | None:
-    """What a netlist with these Yosys cell counts lacks on ``target`` (None: it fits), e.g.
-    ``it needs 10189 LUT4 and 34 block RAM cells, the device has 5280 and 30``."""
+    """What a netlist with these Yosys cell counts lacks on ``target`` (None: it fits)."""
     t = TARGETS[target]
     names = CELLS[t.family]
-    need, have = [], []
-    for kind, n, cell in (("lut", t.luts, "LUT4"), ("bram", t.brams, "block RAM"), ("dsp", t.dsps, "DSP")):
-        count = _count(cells, names[kind])
-        if count > n:
-            need.append(f"{count} {cell}")
-            have.append(str(n))
-    if not need:
-        return None
-    return f"it needs {' and '.join(need)} cells, the device has {' and '.join(have)}"
+    limits = (("lut", t.luts, "LUT4"), ("bram", t.brams, "block RAM"), ("dsp", t.dsps, "DSP"))
+    return _shortfall([(cell, _count(cells, names[kind]), n) for kind, n, cell in limits])
 
 
 def packed_shortfall(log: Path) -> str | None:
     """What nextpnr's packed design lacks, from its "Device utilisation" lines (None: it fits).
     On iCE40 a LUT4 and a flip-flop share a logic cell only when the LUT feeds the flip-flop, so
     a netlist within the LUT4 count can still need more cells than the device has."""
-    need, have = [], []
-    for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text(errors="replace")):
-        cell, used, avail = m.group(1), int(m.group(2)), int(m.group(3))
-        if used > avail:
-            need.append(f"{used} {cell}")
-            have.append(str(avail))
-    if not need:
-        return None
-    return f"it needs {' and '.join(need)} cells, the device has {' and '.join(have)}"
+    text = log.read_text(errors="replace")
+    return _shortfall(
+        [(m.group(1), int(m.group(2)), int(m.group(3)))
+         for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text)]
+    )  # fmt: skip
 
 
 def synth_design(
