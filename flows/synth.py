@@ -154,7 +154,8 @@ def _yosys(
 ) -> tuple[str, list[str]]:
     """Synthesise ``out/top.v`` into ``out/top.json`` and ``out/stat.json``; the Yosys command and
     notes on how LUTs were mapped."""
-    synth_cmd = "synth_ice40 -dsp" if t.family == "ice40" else "synth_ecp5"
+    # -dsp maps multipliers to SB_MAC16, which only the UP5K has; the HX8K builds them from LUTs
+    synth_cmd = ("synth_ice40 -dsp" if t.dsps else "synth_ice40") if t.family == "ice40" else "synth_ecp5"
     # A register whose signal asks to be kept (a deliberate copy near its users) keeps its own
     # flip-flops: ``keep`` on the wire alone does not stop opt_merge from merging the copies.
     prep = "read_verilog top.v; hierarchy -top top; proc; setattr -set keep 1 w:* a:keep %i %ci1 t:$dff %i"

@@ -173,3 +173,13 @@ def test_a_design_that_packs_into_too_many_logic_cells_is_named(tmp_path):
     assert packed_shortfall(log) == "it needs 6673 ICESTORM_LC cells, the device has 5280"
     log.write_text("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    5280/   5280   100%\n")
     assert packed_shortfall(log) is None
+
+
+@pytest.mark.parametrize("target, dsps", [("ice40-hx8k", 0), ("ice40-up5k", 1)])
+def test_multipliers_go_to_dsps_only_where_the_device_has_them(build_root, target, dsps):
+    """regression: the HX8K, which has no SB_MAC16, was given one per multiplier and never fit"""
+    from neurohdl.hdl.mac_array import MacArrayBench
+
+    r = synth_design("mac_1x1", MacArrayBench(1, 1), target, params={}, build_root=build_root / "synth")
+    assert r["dsp"] == dsps and r["fmax_mhz"] > 20
+    assert r["lut4"] > (60 if dsps == 0 else 0), "an 8 x 8 multiplier in LUTs takes some"
