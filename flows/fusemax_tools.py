@@ -328,7 +328,7 @@ def fpga_table(rows: list[dict]) -> str:
     for r in rows:
         base = next(b for b in rows if b["target"] == r["target"] and b["design"] == "naive MAC array")
         if r is base:
-            verdict = ""
+            verdict = r.get("error", "")  # a baseline that failed says why, not just "-"
         elif "error" in r:
             verdict = "no: " + r["error"]
         elif not (r.get("fmax_mhz") and base.get("fmax_mhz")):
