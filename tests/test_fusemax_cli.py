@@ -79,8 +79,8 @@ def test_errors_and_cycle_tables(cli):
 def test_fpga_table_and_its_bad_target(cli):
     from neurohdl.flows.fusemax_tools import fpga_table
 
-    code, _, err = cli("fusemax", "fpga", "--targets", "ice40-hx8k")
-    assert code == 2 and "no fusemax goal for target 'ice40-hx8k'" in err
+    code, _, err = cli("fusemax", "fpga", "--targets", "ecp5-45k")
+    assert code == 2 and "no fusemax goal for target 'ecp5-45k'" in err
     code, _, err = cli("fusemax", "fpga", "--jobs", "0")
     assert code == 2 and "--jobs 0: give 1 or more" in err
     base = {"target": "ecp5-25k", "design": "naive MAC array", "R": 4, "C": 4, "u": 1.0, "fmax_mhz": 100.0}
@@ -89,6 +89,9 @@ def test_fpga_table_and_its_bad_target(cli):
     md = fpga_table([slow, base, big])
     assert "| 14,087 |" in md and "no: fits; Fmax 0.50x the baseline's" in md
     assert "no: fusemax does not fit ecp5-25k" in md and "1,230 LUT4, 470 FF, 15 MULT18X18D, 102 MHz" in md
+    # regression: a baseline that failed showed only dashes
+    failed = {**base, "fmax_mhz": None, "error": "mac_array_4x4 does not fit ecp5-25k"}
+    assert "| mac_array_4x4 does not fit ecp5-25k |" in fpga_table([slow, failed])
 
 
 def test_fpga_seeds_give_the_median_and_each_seed(cli):

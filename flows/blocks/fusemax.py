@@ -19,6 +19,7 @@ BUILD_KEYS = tuple(f.name for f in fields(model.FusemaxParams))
 # same size as the spec measured it.
 FPGA_BASELINES = {
     "ice40-up5k": ("up5k", "2x4 (SB_MAC16)", "369 LC, 8 DSP, 62 MHz"),
+    "ice40-hx8k": ("hx8k", "4x4 (LUT multipliers)", "3,088 LC (40 %), 70 MHz"),
     "ecp5-25k": ("ecp5_25k", "4x4", "1,230 LUT4, 470 FF, 15 MULT18X18D, 102 MHz"),
     "ecp5-85k": ("ecp5_85k", "8x8", "4,871 LUT4, 1,628 FF, 63 MULT18X18D, 79 MHz"),
 }
