@@ -107,3 +107,87 @@ def test_random_small_builds_and_jobs(seed):
         V = np.full((M, F), -128) if rng.random() < 0.2 else rng.integers(-128, 128, (M, F))
         jobs.append((rng.integers(-128, 128, (P, E)), rng.integers(-128, 128, (M, E)), V, Cs, SH))
     check(p, jobs, seed, gap=0.3 if seed % 3 else 0.0)
+
+
+def _epoch_maxima(Q, K, Cs: int, SH: int, p: fm.FusemaxParams) -> np.ndarray:
+    """Each epoch's integer max l (query 0), to show a case really exercises what it is named for."""
+    x = np.clip((Q[:1] @ K.T * Cs) >> SH, -(1 << (p.XW - 1)), (1 << (p.XW - 1)) - 1)[0]
+    return np.array([-((-x[j : j + p.R].max()) >> p.FB) for j in range(0, len(K), p.R)])
+
+
+def _corner_jobs(p: fm.FusemaxParams, rng) -> dict:
+    """Spec §3.5, one job list per corner case for an array of ``p``'s shape."""
+    R, C, E, F = p.R, p.C, p.E, p.F
+
+    def rand(rows, cols):
+        return rng.integers(-128, 128, (rows, cols))
+
+    def job(M, P, Cs=3000, SH=14, V=None):
+        return (rand(P, E), rand(M, E), rand(M, F) if V is None else V, Cs, SH)
+
+    q = np.full((1, E), 127)
+    # K rows whose score with q steps the running max up by about 30 per epoch
+    steps = np.repeat(np.arange(3) * 30 - 100, R)[:, None] + np.zeros((1, E), dtype=np.int64)
+    rising = (q, steps, rand(3 * R, F), 16384, 13 + (E - 1).bit_length())
+    jump = (
+        q,
+        np.repeat([[-128], [127]], R, axis=0) + np.zeros((1, E), dtype=np.int64),
+        rand(2 * R, F),
+        65535,
+        16,
+    )
+    first_max = (
+        q,
+        np.concatenate([np.full((R, E), 127), rand(2 * R, E) // 4]),
+        rand(3 * R, F),
+        65535,
+        14 + (E - 1).bit_length(),
+    )
+    return {
+        "M < R, P < C": [job(max(1, R - 1), max(1, C - 1))],
+        "M = 1": [job(1, C + 1)],
+        "odd M1": [job(3 * R, C)],
+        "Cs = 0 (uniform)": [job(2 * R + 1, C, Cs=0)],
+        "SH = 0, large Cs (x saturates)": [job(R + 1, C, Cs=65535, SH=0)],
+        "V = -128 everywhere": [job(2 * R, C, V=np.full((2 * R, F), -128))],
+        "running max rising every epoch": [rising],
+        "d > 63": [jump],
+        "running max fixed by epoch 0": [first_max],
+        "back to back, M = 0 and P = 0 between": [
+            job(R + 2, 1),
+            job(0, C),
+            job(1, 2 * C + 1),
+            job(R, 0),
+            job(3, 2),
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 1, 1), (3, 2, 2, 3), (4, 3, 7, 1)], ids=lambda s: "x".join(map(str, s))
+)
+def test_spec_corner_cases(shape):
+    """Every corner case of spec §3.5 on arrays with R = 1 / C = 1, E = 1, F = 1 and E < L_RM,
+    with and without back-pressure; the cases that name a property of the result check it too."""
+    R, C, E, F = shape
+    p = fm.FusemaxParams(R=R, C=C, E=E, F=F, M_MAX=64, P_MAX=64, OB=8)
+    assert E < p.timing.L_RM
+    rng = np.random.default_rng(sum(shape))
+    for name, jobs in _corner_jobs(p, rng).items():
+        for Q, K, V, Cs, SH in jobs:
+            AV = fm.attention_int(Q, K, V, Cs=Cs, SH=SH, R=R, OB=p.OB)
+            if len(K) == 1 or (V == -128).all() and len(K):
+                assert np.array_equal(AV, np.broadcast_to(V[0] << p.OB, AV.shape)), name
+            if Cs == 0 and len(K):  # every p equal (and even): the mean, rounded half away from 0
+                total = V.sum(axis=0)
+                mean = np.sign(total) * ((2 * np.abs(total << p.OB) + len(K)) // (2 * len(K)))
+                assert np.array_equal(AV, np.broadcast_to(mean, AV.shape)), name
+            l = _epoch_maxima(Q, K, Cs, SH, p) if len(K) and len(Q) else None  # noqa: E741
+            if name == "running max rising every epoch":
+                assert (np.diff(l) > 0).all(), l
+            if name == "d > 63":
+                assert l[1] - l[0] > fm.D_MAX, l
+            if name == "running max fixed by epoch 0":
+                assert (l[1:] < l[0]).all(), l
+        for gap in (0.0, 0.3):
+            check(p, jobs, seed=len(name), gap=gap)
