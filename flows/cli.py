@@ -8,18 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from . import registry
 from .errors import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, NeurohdlError
 from .pnr_options import add_pnr_arguments, pnr_of
-
-_T0 = time.monotonic()
-
-
-def progress(msg: str) -> None:
-    print(f"[{time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+from .progress import progress
 
 
 def _block_args(p: argparse.ArgumentParser, block_required: bool = True) -> None:

@@ -15,6 +15,7 @@ from . import registry
 from .blocks.fusemax import FPGA_BASELINES
 from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError
 from .pnr_options import PnrOptions, add_pnr_arguments, pnr_of
+from .progress import progress
 from .results import markdown_table, save_results
 
 OUT = Path("build/fusemax")
@@ -256,7 +257,7 @@ def digits_table(result: dict) -> str:
 
 
 def cmd_digits(args) -> int:
-    result = run_digits(sim=args.sim, limit=args.limit, progress=lambda s: print(f"  {s}", flush=True))
+    result = run_digits(sim=args.sim, limit=args.limit, progress=progress)
     md = digits_table(result)
     path = save_results(OUT, "digits", result, md)
     print(json.dumps(result, indent=1, default=str) if args.json else md + f"\nsaved {path}")
@@ -360,9 +361,6 @@ def cmd_fpga(args) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give 1 or more")
     pnr = pnr_of(args)
-
-    def progress(s: str) -> None:
-        print(f"  {s}", flush=True)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         per_target = list(pool.map(lambda t: fpga_point(t, args.set, pnr, progress), targets))
