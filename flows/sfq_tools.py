@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..models import sfq_xor as xor
-from .errors import EXIT_MISMATCH, EXIT_OK, NeurohdlError
+from .config import did_you_mean
+from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError, NeurohdlError
+from .pnr_options import add_pnr_arguments, pnr_of
+from .progress import progress
 from .results import markdown_table, save_results
 
 OUT = Path("build/sfq")
@@ -77,8 +80,6 @@ def run_xor(pulses: int, sweep_pulses: int, progress=lambda s: None) -> dict:
 def cmd_xor(args) -> int:
     if args.pulses < 16 or args.sweep_pulses < 16:
         raise NeurohdlError("--pulses and --sweep-pulses must be at least 16")
-    from .cli import progress
-
     r = run_xor(args.pulses, args.sweep_pulses, progress)
     rows = [[f"{a}{b}", a ^ b, f"{r['rates'][f'{a}{b}']:.3f}", r["classified"][f"{a}{b}"],
              f"{r['deterministic_rates'][f'{a}{b}']:.3f}"] for a, b in xor.PAIRS]  # fmt: skip
@@ -164,6 +165,98 @@ def cmd_bench(args) -> int:
     return EXIT_OK if ok else EXIT_MISMATCH
 
 
+#: The spec's hand-written Verilog prototypes of XOR T1 (§4, Yosys 0.23, nextpnr-ice40 0.4 on the HX8K):
+#: (iCE40 LUT4, ECP5 LUT4, FF, HX8K figure) per register treatment. The gates apply to "fixed", whose
+#: row has this design's rules (constants, per-pulse LFSR, K = 16); the "ports" row (every parameter
+#: a top-level port, ECP5 293-315) does not say which LFSR rule it used, so it is shown, not gated.
+PROTOTYPES = {
+    "fixed": (208, 233, 92, "236 LC, 107.8 MHz"),
+    "ports": (181, 315, 92, "-"),
+}
+GATE_LUT_RATIO, GATE_FF, GATE_HX8K_MHZ = 1.15, 92, 100.0
+CORE_TARGETS = "ice40-hx8k,ecp5-25k"
+
+
+def core_rows(netlist: str, net, targets: list[str], pnr, progress) -> list[dict]:
+    """The netlist's core alone (no streams, cfg or counters), its runtime registers as constants
+    and as ports, per target; for XOR T1 beside the spec's prototypes with the gates applied."""
+    from ..hdl.sfq import SfqCore
+    from .synth import synth_design
+
+    rows = []
+    for target in targets:
+        for regs in ("fixed", "ports"):
+            row = {"target": target, "regs": regs, "netlist": netlist}
+            try:
+                row.update(
+                    synth_design(
+                        f"sfq_core_{netlist}_{regs}", SfqCore(net, fixed_regs=regs == "fixed"), target,
+                        params={"netlist": netlist, "regs": regs}, pnr=pnr, progress=progress, reuse=True,
+                    )
+                )  # fmt: skip
+            except CheckFailed as e:
+                row["error"] = str(e)
+            if netlist == "xor_t1" and regs == "fixed" and "error" not in row:
+                lut_ice40, lut_ecp5, ff, _ = PROTOTYPES[regs]
+                lut_ref = lut_ice40 if target.startswith("ice40") else lut_ecp5
+                checks = [row["ff"] <= GATE_FF, row["lut4"] <= GATE_LUT_RATIO * lut_ref]
+                if target == "ice40-hx8k":
+                    checks.append((row["fmax_mhz"] or 0) >= GATE_HX8K_MHZ)
+                row["lut_ratio"] = row["lut4"] / lut_ref
+                row["gate_met"] = all(checks)
+            rows.append(row)
+    return rows
+
+
+def core_table(rows: list[dict]) -> str:
+    def fmax(r: dict) -> str:
+        per_seed = [f"{f:.1f}" if f else "-" for f in r.get("fmax_per_seed", {}).values()]
+        med = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
+        return med + (f" ({' / '.join(per_seed)})" if len(per_seed) > 1 else "")
+
+    out = []
+    for r in rows:
+        proto = PROTOTYPES[r["regs"]] if r["netlist"] == "xor_t1" else None
+        if "error" in r:
+            out.append([r["target"], r["regs"], "-", "-", "-", "-", "-", "-", "no: " + r["error"]])
+            continue
+        lc = (r.get("utilization") or {}).get("ICESTORM_LC", ["-"])[0]  # [used, available]
+        ref = "-"
+        if proto:
+            lut_ref = proto[0] if r["target"].startswith("ice40") else proto[1]
+            ref = f"{lut_ref} LUT4 / {proto[2]} FF" + (f"; {proto[3]}" if r["target"] == "ice40-hx8k" else "")
+        verdict = "-" if "gate_met" not in r else ("yes" if r["gate_met"] else "no")
+        if "lut_ratio" in r:
+            verdict += f" (LUT4 {r['lut_ratio']:.2f}x)"
+        elif proto:
+            verdict = "not gated (the prototype's LFSR rule is not given)"
+        out.append([r["target"], r["regs"], r["lut4"], r["carry"], r["ff"], lc, fmax(r), ref, verdict])
+    gate = (
+        f"gate (XOR T1): <= {GATE_FF} FF, LUT4 <= {GATE_LUT_RATIO}x the prototype's, Fmax >= "
+        f"{GATE_HX8K_MHZ:.0f} MHz on the HX8K"
+    )
+    header = ["target", "registers", "LUT4", "carry", "FF", "logic cells", "Fmax MHz", "spec prototype", gate]
+    return markdown_table(out, header)
+
+
+def cmd_core(args) -> int:
+    from . import registry
+    from .synth import TARGETS
+
+    targets = [t for t in args.targets.split(",") if t]
+    for t in targets:
+        if t not in TARGETS:
+            raise ConfigError(f"unknown target '{t}'{did_you_mean(t, TARGETS)}")
+    pnr = pnr_of(args)
+    cfg = registry.resolve("sfq", preset=args.preset, config=args.config, sets=args.set)
+    net = registry.get("sfq").model(cfg.params).net
+    rows = core_rows(str(cfg.params["netlist"]), net, targets, pnr, progress)
+    md = core_table(rows)
+    path = save_results(OUT, "core", rows, md)
+    print(json.dumps(rows, indent=1, default=str) if args.json else md + f"\nsaved {path}")
+    return EXIT_OK if all(r.get("gate_met", True) for r in rows) else EXIT_MISMATCH
+
+
 def cmd_regmap(args) -> int:
     from ..models.sfq_netlist import register_map
     from . import registry
@@ -180,6 +273,17 @@ def add_commands(sub) -> None:
     p.add_argument("--config", help="a config or a netlist .yaml")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_regmap)
+
+    p = sub.add_parser(
+        "core", help="the netlist's core alone (no streams or cfg) synthesised beside the spec's prototypes"
+    )
+    p.add_argument("--preset", default="default")
+    p.add_argument("--config", help="a config or a netlist .yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--targets", default=CORE_TARGETS, help=f"comma-separated (default {CORE_TARGETS})")
+    add_pnr_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_core)
 
     p = sub.add_parser("bench", help="pulse-events per second of the golden and timed models against PyLSE")
     p.add_argument("--repeats", type=int, default=3)

@@ -13,7 +13,9 @@ from amaranth.lib.wiring import In, Out
 from ..models.sfq import lfsr_step
 from ..models.sfq_netlist import Element, Netlist, netlist_id
 
-__all__ = ["SfqNet", "element_component", "CFG_LAYOUT", "REG_BASE", "CTRL", "SLOTS", "CYCLES", "ID"]
+__all__ = [
+    "SfqNet", "SfqCore", "element_component", "CFG_LAYOUT", "REG_BASE", "CTRL", "SLOTS", "CYCLES", "ID"
+]  # fmt: skip
 
 CFG_LAYOUT = data.StructLayout({"we": 1, "addr": 12, "data": 32})
 CTRL, SLOTS, CYCLES, ID, REG_BASE = 0x000, 0x001, 0x002, 0x003, 0x010
@@ -71,15 +73,21 @@ class Merge(_Element):
         c = Signal(range(len(ins) + 1))
         m.d.comb += c.eq(sum(ins[k] for k in range(len(ins))))
         dead = e.params["dead"].value
-        dz = Signal(range(max(2, dead + 1)))
-        out = Signal()
-        if e.choices["mode"] == "lossy":
+        # the dead-time counter; none without a dead time (a register stuck at 0 survives synthesis)
+        dz = Signal(range(dead + 1)) if dead else Const(0)
+
+        def restart():
+            if dead:
+                m.d.sync += dz.eq(dead)
+
+        if dead:
             with m.If(dz != 0):
                 m.d.sync += dz.eq(dz - 1)
-            with m.Else():
-                m.d.comb += out.eq(c != 0)
-                with m.If(c != 0):
-                    m.d.sync += dz.eq(dead)
+        out = Signal()
+        if e.choices["mode"] == "lossy":
+            with m.If((dz == 0) & (c != 0)):
+                m.d.comb += out.eq(1)
+                restart()
             return out
         depth = e.params["depth"].value
         q = Signal(range(depth + len(ins) + 1))
@@ -87,11 +95,9 @@ class Merge(_Element):
         m.d.comb += q1.eq(q + c)
         q2 = Signal.like(q)
         m.d.comb += q2.eq(q1)
-        with m.If(dz != 0):
-            m.d.sync += dz.eq(dz - 1)
-        with m.Elif(q1 != 0):
+        with m.If((dz == 0) & (q1 != 0)):
             m.d.comb += [out.eq(1), q2.eq(q1 - 1)]
-            m.d.sync += dz.eq(dead)
+            restart()
         m.d.sync += q.eq(q2)
         with m.If(q2 > depth):
             m.d.sync += q.eq(depth)
@@ -268,18 +274,34 @@ def element_component(e: Element, reg_widths: dict[str, int]) -> _Element:
     return COMPONENTS[e.type](e, reg_widths)
 
 
-class _Core(wiring.Component):
-    """The elements wired by the netlist: ``pulses_in`` (one bit per input) to ``pulses_out``."""
+class SfqCore(wiring.Component):
+    """The elements wired by the netlist, one slot per clock: what :class:`SfqNet` wraps, and on its
+    own what the spec's hand-written prototypes measure (§4).
 
-    def __init__(self, net: Netlist):
+    Parameters
+    ----------
+    net : the netlist.
+    fixed_regs : each runtime register is a constant at its reset value (no ``reg_*`` ports), so
+        synthesis folds it into the logic.
+
+    Ports
+    -----
+    pulses_in : In(one bit per input), the inputs' pulses in this slot.
+    pulses_out : Out(one bit per output), the outputs' registered pulses.
+    reg_NAME : In(width), the runtime register NAME's value (unless ``fixed_regs``).
+    """
+
+    def __init__(self, net: Netlist, *, fixed_regs: bool = False):
         self.net = net
+        self.fixed_regs = fixed_regs
+        regs = {} if fixed_regs else {f"reg_{r.name}": In(r.width) for r in net.regs.values()}
         super().__init__(
-            {
-                "pulses_in": In(max(1, len(net.inputs))),
-                "pulses_out": Out(len(net.outputs)),
-                **{f"reg_{r.name}": In(r.width) for r in net.regs.values()},
-            }
+            {"pulses_in": In(max(1, len(net.inputs))), "pulses_out": Out(len(net.outputs)), **regs}
         )
+
+    def reg(self, name: str):
+        r = self.net.regs[name]
+        return Const(r.init, r.width) if self.fixed_regs else getattr(self, f"reg_{name}")
 
     def elaborate(self, platform):
         m = Module()
@@ -299,7 +321,7 @@ class _Core(wiring.Component):
                     m.d.comb += getattr(c, f"in_{p}").eq(Cat(*(wire[w] for w in ws)))
             for name, prm in e.params.items():
                 if prm.reg:
-                    m.d.comb += getattr(c, f"p_{name}").eq(getattr(self, f"reg_{prm.reg}"))
+                    m.d.comb += getattr(c, f"p_{name}").eq(self.reg(prm.reg))
         m.d.comb += self.pulses_out.eq(Cat(*(wire[w] for w in net.outputs)))
         return m
 
@@ -343,7 +365,7 @@ class SfqNet(wiring.Component):
             self.i.ready.eq((~self.o.valid | self.o.ready) & ~cfg_take),
             adv.eq(self.i.valid & self.i.ready),
         ]
-        core = _Core(net)
+        core = SfqCore(net)
         m.submodules.core = ResetInserter(clear)(EnableInserter(adv)(core))
         regs = {}
         for k, r in enumerate(net.regs.values()):

@@ -35,3 +35,17 @@ def test_xor_command(cli):
     assert all(s["margin_min_over_offsets"] >= 0.12 for s in r["bias_scale"] if 950 <= s["g"] <= 1225)
     assert all(s["margin_min_over_offsets"] < 0 for s in r["bias_scale"] if s["g"] >= 1250)
     assert {x["period"]: x["margin"] for x in r["input_period"]}[8] == 0
+
+
+def test_core_alone_beside_the_spec_prototype(cli):
+    """Spec §4 gate on the XOR core (no streams or cfg), registers as constants: one flip-flop per
+    state bit, 92 like the prototype's. Regression: a merger without dead time kept a dead-time
+    counter stuck at 0 (93)."""
+    code, _, err = cli("sfq", "core", "--targets", "ice40-hx9k")
+    assert code == 2 and "unknown target 'ice40-hx9k' (did you mean 'ice40-hx8k'?)" in err
+    code, out, _ = cli("sfq", "core", "--targets", "ice40-hx8k", "--json")
+    rows = {r["regs"]: r for r in json.loads(out)}
+    fixed, ports = rows["fixed"], rows["ports"]
+    assert fixed["ff"] == ports["ff"] == 92 and fixed["lut4"] < ports["lut4"]
+    assert fixed["lut_ratio"] <= 1.15 and "gate_met" in fixed and "gate_met" not in ports
+    assert fixed["port_bits"] < ports["port_bits"] and fixed["fmax_mhz"] > 0
