@@ -26,10 +26,14 @@ class _Element(wiring.Component):
     and one input per runtime parameter (its register's value).
 
     Timing: the decision of slot t is on ``out`` in slot t + lat (registered, then lat - 1 stages).
+
+    ``state``: after elaboration, the element's state registers under the golden model's field
+    names (``models.sfq`` ``_State``), for tests that start a slot from any state.
     """
 
     def __init__(self, e: Element, reg_widths: dict[str, int]):
         self.e = e
+        self.state: dict[str, Signal] = {}
         members = {f"in_{p}": In(len(ws)) for p, ws in e.ins.items() if ws}
         members["out"] = Out(len(e.outs))
         for name, prm in e.params.items():
@@ -75,6 +79,8 @@ class Merge(_Element):
         dead = e.params["dead"].value
         # the dead-time counter; none without a dead time (a register stuck at 0 survives synthesis)
         dz = Signal(range(dead + 1)) if dead else Const(0)
+        if dead:
+            self.state["dz"] = dz
 
         def restart():
             if dead:
@@ -91,6 +97,7 @@ class Merge(_Element):
             return out
         depth = e.params["depth"].value
         q = Signal(range(depth + len(ins) + 1))
+        self.state["q"] = q
         q1 = Signal.like(q)
         m.d.comb += q1.eq(q + c)
         q2 = Signal.like(q)
@@ -214,6 +221,7 @@ class Neuron(_Element):
         leak = self.param("leak")
         lc_w = max(1, (e.params["leak"].value - 1).bit_length()) if not e.params["leak"].reg else len(leak)
         lc = Signal(lc_w)
+        self.state.update(n=n, lc=lc, **({"r": r} if R else {}))
         ne = len(e.ins["exc"])
         ni = len(e.ins["inh"])
         if e.choices["fanin"] == "merge":
