@@ -1,5 +1,6 @@
-"""cocotb testbench of the ``sfq`` block: one ``i`` beat per slot, every ``o`` beat against the golden
-model's output rows (beat k = row k + 1)."""
+"""cocotb testbench of the ``sfq`` block: one ``i`` beat per slot, cfg beats between slots, every ``o``
+beat against the golden model's output rows (beat k = row k + 1) and every ``rsp`` word against the
+model's answers."""
 
 from __future__ import annotations
 
@@ -10,22 +11,45 @@ from .testbench import StreamTestbench, check
 
 
 class SfqTestbench(StreamTestbench):
-    """``i`` carries the pulses of one slot; ``o`` is scored; ``cfg`` stays idle and ``rsp`` must
-    stay silent."""
+    """``i`` carries the pulses of one slot; ``cfg`` the stimulus's register writes and reads; ``o``
+    and ``rsp`` are scored.
+
+    A cfg beat of slot k is offered once k ``i`` beats are taken, and ``i`` beat k once every cfg
+    beat of slots up to k is taken, so a write acts from its slot, as in the model.
+    """
 
     def inputs(self):
-        weights = 1 << np.arange(self.stim["pulses"].shape[1])
-        return {"i": [{"value": int(row @ weights)} for row in self.stim["pulses"]]}
+        pulses, cfg = self.stim["pulses"], self.stim["cfg"]
+        weights = 1 << np.arange(pulses.shape[1])
+        until = np.searchsorted(cfg[:, 0], np.arange(len(pulses)), side="right")
+        beats = {"i": [], "cfg": []}
+        for k, row in enumerate(pulses):
+            beats["i"].append(
+                {"value": int(row @ weights), **({"_after": {"cfg": int(until[k])}} if until[k] else {})}
+            )
+        for slot, we, addr, data in cfg.tolist():
+            beats["cfg"].append({"we": we, "addr": addr, "data": data, "_after": {"i": slot}})
+        return beats
 
     def expected_beats(self):
         weights = 1 << np.arange(self.exp["out"].shape[1])
-        return {"o": [int(row @ weights) for row in self.exp["out"]], "rsp": []}
+        return {
+            "o": [int(row @ weights) for row in self.exp["out"]],
+            "rsp": [int(w) for w in self.exp["rsp"]],
+        }
 
     def normalise(self, stream, beat):
         return beat["value"]
 
     def contexts(self):
-        return {"o": lambda i: f"slot {i} (output row {i + 1})"}
+        reads = [(slot, addr) for slot, we, addr, _ in self.stim["cfg"].tolist() if not we]
+
+        def read(i: int) -> str:
+            if i >= len(reads):
+                return f"read {i} (extra)"
+            return f"read {i} (addr {reads[i][1]:#x} at slot {reads[i][0]})"
+
+        return {"o": lambda i: f"slot {i} (output row {i + 1})", "rsp": read}
 
     def dump(self, received):
         n_out = self.exp["out"].shape[1]

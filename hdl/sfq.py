@@ -11,14 +11,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.sfq import lfsr_step
-from ..models.sfq_netlist import Element, Netlist, netlist_id
+from ..models.sfq_netlist import CTRL, CYCLES, ID, REG_BASE, SLOTS, Element, Netlist, netlist_id
 
 __all__ = [
     "SfqNet", "SfqCore", "element_component", "CFG_LAYOUT", "REG_BASE", "CTRL", "SLOTS", "CYCLES", "ID"
 ]  # fmt: skip
 
 CFG_LAYOUT = data.StructLayout({"we": 1, "addr": 12, "data": 32})
-CTRL, SLOTS, CYCLES, ID, REG_BASE = 0x000, 0x001, 0x002, 0x003, 0x010
 
 
 class _Element(wiring.Component):

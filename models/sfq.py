@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .sfq_netlist import LFSR_TAPS, Element, Netlist
+from .sfq_netlist import ID, LFSR_TAPS, REG_BASE, SLOTS, Element, Netlist, netlist_id
 
 
 def lfsr_step(s: int, k: int = 1) -> int:
@@ -480,3 +480,48 @@ def _simulate_step(
 def periodic(period: int, offset: int, count: int) -> np.ndarray:
     """Slots of a periodic pulse train."""
     return offset + period * np.arange(count, dtype=np.int64)
+
+
+def check_cfg(net: Netlist, cfg: np.ndarray, n_slots: int) -> None:
+    """Raise ``ValueError`` naming the first row of ``cfg`` (rows ``(slot, we, addr, data)``, each a cfg
+    beat taken after ``slot`` slots) that :func:`run_with_cfg` cannot answer for: slots out of order
+    or past ``n_slots``, writes other than to a runtime register or out of its width, reads other
+    than of a register, SLOTS or ID. CLEAR and CYCLES depend on when beats are taken, not only on
+    slots; Amaranth's simulator tests them."""
+    regs = list(net.regs.values())
+    last = 0
+    for k, (slot, we, addr, data) in enumerate(np.asarray(cfg, dtype=np.int64).tolist()):
+        where = f"cfg row {k} (slot {slot}, we {we}, addr {addr:#x}, data {data})"
+        if not last <= slot <= n_slots:
+            raise ValueError(f"{where}: slots must rise from 0 to the {n_slots} stimulus slots")
+        last = slot
+        if we not in (0, 1):
+            raise ValueError(f"{where}: we must be 0 (read) or 1 (write)")
+        r = regs[addr - REG_BASE] if 0 <= addr - REG_BASE < len(regs) else None
+        if we and (r is None or not 0 <= data < 1 << r.width):
+            why = f"{r.name} is {r.width} bits wide" if r else "only the runtime registers take writes here"
+            raise ValueError(f"{where}: {why} (CLEAR is tested in Amaranth's simulator)")
+        if not we and r is None and addr not in (SLOTS, ID):
+            raise ValueError(f"{where}: reads of a register, SLOTS ({SLOTS:#x}) or ID ({ID:#x}) only")
+
+
+def run_with_cfg(net: Netlist, rows: np.ndarray, cfg: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """The RTL's output rows 1..T and ``rsp`` words for input ``rows`` (T slots) and the cfg beats
+    ``cfg`` (rows ``(slot, we, addr, data)`` in the order taken, each after ``slot`` slots, checked
+    by :func:`check_cfg`): a write acts from its slot (spec §3); a read returns the register's
+    value then, SLOTS the slot, ID the netlist's CRC32."""
+    regs = list(net.regs.values())
+    values = {r.name: r.init for r in regs}
+    writes, rsp = [], []
+    for slot, we, addr, data in np.asarray(cfg, dtype=np.int64).tolist():
+        if 0 <= addr - REG_BASE < len(regs):
+            name = regs[addr - REG_BASE].name
+            if we:
+                values[name] = data
+                writes.append((slot, name, data))
+            else:
+                rsp.append(values[name])
+        else:
+            rsp.append(slot if addr == SLOTS else netlist_id(net))
+    out = simulate(net, rows, len(rows), writes=[w for w in writes if w[0] < len(rows)])
+    return out.dense()[1:], rsp

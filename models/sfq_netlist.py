@@ -342,15 +342,19 @@ def netlist_id(net: Netlist) -> int:
     return zlib.crc32(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
 
 
+#: cfg port addresses (spec §3): control, status, identity, then the runtime registers in order
+CTRL, SLOTS, CYCLES, ID, REG_BASE = 0x000, 0x001, 0x002, 0x003, 0x010
+
+
 def register_map(net: Netlist) -> dict:
     """Addresses of the cfg port (spec §3): control, status, identity and the runtime registers."""
     return {
-        "CTRL": {"addr": 0x000, "access": "W", "bits": {"CLEAR": 0}},
-        "SLOTS": {"addr": 0x001, "access": "R", "width": 32},
-        "CYCLES": {"addr": 0x002, "access": "R", "width": 32},
-        "ID": {"addr": 0x003, "access": "R", "width": 32, "value": netlist_id(net)},
+        "CTRL": {"addr": CTRL, "access": "W", "bits": {"CLEAR": 0}},
+        "SLOTS": {"addr": SLOTS, "access": "R", "width": 32},
+        "CYCLES": {"addr": CYCLES, "access": "R", "width": 32},
+        "ID": {"addr": ID, "access": "R", "width": 32, "value": netlist_id(net)},
         "registers": {
-            r.name: {"addr": 0x010 + k, "access": "RW", "width": r.width, "init": r.init}
+            r.name: {"addr": REG_BASE + k, "access": "RW", "width": r.width, "init": r.init}
             for k, r in enumerate(net.regs.values())
         },
     }

@@ -6,8 +6,9 @@ import pytest
 from neurohdl.cosim.runner import run_cosim
 from neurohdl.flows import registry
 
-# Small builds of every block; ramp_adc's default rewrites its table mid-stream (gated beats).
-CASES = [("lif", "tiny", 6), ("ramp_adc", "default", 20), ("sfq", "default", 12), ("fusemax", "tiny", 3)]
+# Small builds of every block; ramp_adc's default rewrites its table mid-stream and sfq writes and
+# reads its registers between slots (gated beats).
+CASES = [("lif", "tiny", 6), ("ramp_adc", "default", 20), ("sfq", "default", 80), ("fusemax", "tiny", 3)]
 
 
 def _same_run(a, b) -> None:
@@ -33,7 +34,7 @@ def test_bulk_matches_the_model_in_icarus_and_amaranth(block, preset, vectors, b
     for r in runs:
         _passed(r, f"{block} bulk on {r.sim}, seed 5")
     _same_run(*runs)
-    if block == "ramp_adc":  # table rewrites between conversions: the harness's gated beats
+    if block in ("ramp_adc", "sfq"):  # cfg beats between conversions or slots: gated beats
         assert runs[0].sent["cfg"] > 0
 
 

@@ -275,6 +275,10 @@ def test_rtl_register_writes_reads_and_clear_mid_run():
     got, rsp = pysim_session(net, rows, ops)
     want = sfq.simulate(net, rows, 120, writes=[(40, "p_syn", 65535), (80, "th_hid", 1)]).dense()[1:]
     assert (got == want).all() and rsp == [65535, 40, netlist_id(net)]
+    # the model of the cfg port that the cocotb runs score against says the same
+    cfg = np.array([(slot, *op) for slot, beats in ops.items() for op in beats])
+    model_out, model_rsp = sfq.run_with_cfg(net, rows, cfg)
+    assert (model_out == want).all() and model_rsp == rsp
     got, _ = pysim_session(net, rows, {60: [(1, REG_BASE, 65535), (1, 0x000, 1)]})
     first = sfq.simulate(net, rows[:60], 60).dense()[1:]
     again = sfq.simulate(net, rows[60:], 60, regs={"p_syn": 65535}).dense()[1:]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ...models import sfq as model
-from ...models.sfq_netlist import Netlist, NetlistError, load_netlist
+from ...models.sfq_netlist import ID, REG_BASE, SLOTS, Netlist, NetlistError, load_netlist
 from ..config import Param
 from ..errors import ConfigError
 from ..registry import Block, register
@@ -42,7 +42,14 @@ class SfqBlock(Block):
         Param("density", float, 0.3, "Random stimulus: probability of a pulse per input per slot", 0.0, 1.0),
         Param("bias_scale", int, 1000, "Global bias scale in permille for {bias: N} parameters", 0, 4000),
     )
-    stimulus_keys = {"pulses": (2, None, "int (slots, n_inputs) 0/1 input pulses, one row per slot")}
+    stimulus_keys = {
+        "pulses": (2, None, "int (slots, n_inputs) 0/1 input pulses, one row per slot"),
+        "cfg": (
+            2, (4,),
+            "int (beats, 4) cfg beats (slot, we, addr, data) in order, each taken after `slot` slots: "
+            "register writes, reads of a register, SLOTS or ID (possibly none: shape (0, 4))",
+        ),
+    }  # fmt: skip
     dump_keys = {"out": "int (slots, n_outputs) output rows 1..slots"}
 
     def model(self, params: dict) -> SfqBuild:
@@ -73,11 +80,12 @@ class SfqBlock(Block):
 
     def stimulus(self, build: SfqBuild, rng: np.random.Generator, vectors: int) -> dict:
         n_in = len(build.net.inputs)
-        return {"pulses": (rng.random((vectors, n_in)) < build.params.density).astype(np.int64)}
+        pulses = (rng.random((vectors, n_in)) < build.params.density).astype(np.int64)
+        return {"pulses": pulses, "cfg": random_cfg(build.net, rng, vectors)}
 
     def expected(self, build: SfqBuild, stim: dict) -> dict:
-        rows = stim["pulses"]
-        return {"out": model.simulate(build.net, rows, len(rows)).dense()[1:]}
+        out, rsp = model.run_with_cfg(build.net, stim["pulses"], stim["cfg"])
+        return {"out": out, "rsp": np.asarray(rsp, dtype=np.int64)}
 
     def check_stimulus(self, stim: dict, build: SfqBuild, source: str) -> None:
         super().check_stimulus(stim, build, source)
@@ -86,9 +94,16 @@ class SfqBlock(Block):
             raise ConfigError(f"{source}: 'pulses' must have shape (slots, {n_in}), got {p.shape}")
         if p.size and not np.isin(p, (0, 1)).all():
             raise ConfigError(f"{source}: 'pulses' must hold 0 or 1")
+        try:
+            model.check_cfg(build.net, stim["cfg"], len(p))
+        except ValueError as e:
+            raise ConfigError(f"{source}: {e}") from None
 
     def cycle_model(self, build: SfqBuild, stim: dict) -> int:
-        return len(stim["pulses"]) + 1  # one slot per clock: T beats take T + 1 cycles (spec §4)
+        # One slot per clock: T beats take T + 1 cycles (spec §4), plus one per cfg beat between the
+        # first and the last slot (cfg never coincides with a slot).
+        slots = stim["cfg"][:, 0]
+        return len(stim["pulses"]) + 1 + int(((slots > 0) & (slots < len(stim["pulses"]))).sum())
 
     anchors = (
         ("XOR T1 prototype, HX8K", "183 LC, 118.6 MHz (spec)"),
@@ -114,3 +129,19 @@ class SfqBlock(Block):
 
 
 register(SfqBlock())
+
+
+def random_cfg(net: Netlist, rng: np.random.Generator, slots: int) -> np.ndarray:
+    """About one cfg beat per 40 slots at random slots: writes of random values to the runtime
+    registers and reads of them, SLOTS and ID (what :func:`models.sfq.run_with_cfg` answers for)."""
+    regs = list(net.regs.values())
+    kinds = ["slots", "id"] + (["write", "write", "read"] if regs else [])
+    rows = []
+    for slot in np.sort(rng.integers(0, slots + 1, 1 + slots // 40)).tolist():
+        kind = str(rng.choice(kinds))
+        k = int(rng.integers(len(regs))) if regs else 0
+        if kind == "write":
+            rows.append((slot, 1, REG_BASE + k, int(rng.integers(1 << regs[k].width))))
+        else:
+            rows.append((slot, 0, {"slots": SLOTS, "id": ID, "read": REG_BASE + k}[kind], 0))
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 4)
