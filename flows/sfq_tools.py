@@ -263,7 +263,7 @@ def cmd_regmap(args) -> int:
 
     cfg = registry.resolve("sfq", preset=args.preset, config=args.config, sets=args.set)
     build = registry.get("sfq").model(cfg.params)
-    print(json.dumps(register_map(build.net), indent=1))
+    print(json.dumps(register_map(build.net, build.params.cnt_width), indent=1))
     return EXIT_OK
 
 

@@ -6,12 +6,24 @@ One clock cycle with ``adv`` high is one slot. Every element registers its decis
 hold under back-pressure.
 """
 
-from amaranth.hdl import Cat, Const, EnableInserter, Module, ResetInserter, Signal
+from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..models.sfq import lfsr_step
-from ..models.sfq_netlist import CTRL, CYCLES, ID, REG_BASE, SLOTS, Element, Netlist, netlist_id
+from ..models.sfq_netlist import (
+    COUNTERS,
+    CTRL,
+    CYCLES,
+    DEBUG_BASE,
+    ID,
+    REG_BASE,
+    SLOTS,
+    Element,
+    Netlist,
+    debug_counters,
+    netlist_id,
+)
 
 __all__ = [
     "SfqNet", "SfqCore", "element_component", "CFG_LAYOUT", "REG_BASE", "CTRL", "SLOTS", "CYCLES", "ID"
@@ -26,18 +38,25 @@ class _Element(wiring.Component):
 
     Timing: the decision of slot t is on ``out`` in slot t + lat (registered, then lat - 1 stages).
 
+    With ``cnt_width`` > 0, one ``dbg_NAME`` output per debug counter of the element type
+    (``models.sfq.COUNTERS``): what the golden model counts in the slot is added, mod 2^cnt_width.
+
     ``state``: after elaboration, the element's state registers under the golden model's field
     names (``models.sfq`` ``_State``), for tests that start a slot from any state.
     """
 
-    def __init__(self, e: Element, reg_widths: dict[str, int]):
+    def __init__(self, e: Element, reg_widths: dict[str, int], cnt_width: int = 0):
         self.e = e
+        self.cnt_width = cnt_width
         self.state: dict[str, Signal] = {}
+        self.increments: dict[str, object] = {}
         members = {f"in_{p}": In(len(ws)) for p, ws in e.ins.items() if ws}
         members["out"] = Out(len(e.outs))
         for name, prm in e.params.items():
             if prm.reg:
                 members[f"p_{name}"] = In(reg_widths[prm.reg])
+        if cnt_width:
+            members.update({f"dbg_{name}": Out(cnt_width) for name in COUNTERS.get(e.type, ())})
         super().__init__(members)
 
     def param(self, name: str):
@@ -48,12 +67,22 @@ class _Element(wiring.Component):
         return getattr(self, f"in_{name}") if self.e.ins.get(name) else Const(0, 1)
 
     def decide(self, m: Module):
-        """Returns the one-bit decision of this slot; adds the state updates to ``m.d.sync``."""
+        """Returns the one-bit decision of this slot; adds the state updates to ``m.d.sync`` and
+        states what each debug counter counts in the slot with :meth:`count`."""
         raise NotImplementedError
+
+    def count(self, name: str, amount) -> None:
+        """The debug counter ``name`` grows by ``amount`` (a value) in this slot."""
+        self.increments[name] = amount
 
     def elaborate(self, platform):
         m = Module()
         d = self.decide(m)
+        if self.cnt_width:
+            assert set(self.increments) == set(COUNTERS.get(self.e.type, ())), self.e.type
+            for name, amount in self.increments.items():
+                cnt = getattr(self, f"dbg_{name}")
+                m.d.sync += cnt.eq(cnt + amount)
         stage = Signal(name="decided")
         m.d.sync += stage.eq(d)
         for k in range(self.e.lat - 1):
@@ -93,10 +122,10 @@ class Merge(_Element):
             with m.If((dz == 0) & (c != 0)):
                 m.d.comb += out.eq(1)
                 restart()
+            self.count("lost", Mux(dz != 0, c, c - out))
             return out
         depth = e.params["depth"].value
         q = Signal(range(depth + len(ins) + 1))
-        self.state["q"] = q
         q1 = Signal.like(q)
         m.d.comb += q1.eq(q + c)
         q2 = Signal.like(q)
@@ -107,6 +136,8 @@ class Merge(_Element):
         m.d.sync += q.eq(q2)
         with m.If(q2 > depth):
             m.d.sync += q.eq(depth)
+        self.count("lost", Mux(q2 > depth, q2 - depth, 0))
+        self.state["q"] = q
         return out
 
 
@@ -114,15 +145,19 @@ class Dro(_Element):
     def decide(self, m):
         d, clk = self.port("d")[0], self.port("clk")[0]
         b = Signal()
+        self.state["b"] = b
         out = Signal()
+        self.count("same_slot", d & clk)
         if self.e.choices["order"] == "clock_first":
             m.d.comb += out.eq(clk & b)
+            self.count("dup", d & b & ~clk)
             with m.If(d):
                 m.d.sync += b.eq(1)
             with m.Elif(clk):
                 m.d.sync += b.eq(0)
         else:
             m.d.comb += out.eq(clk & (b | d))
+            self.count("dup", d & b)
             with m.If(clk):
                 m.d.sync += b.eq(0)
             with m.Elif(d):
@@ -134,6 +169,9 @@ class Ndro(_Element):
     def decide(self, m):
         s, r, clk = self.port("set")[0], self.port("rst")[0], self.port("clk")[0]
         b = Signal()
+        self.state["b"] = b
+        self.count("same_slot", (s | r) & clk)
+        self.count("conflict", s & r)
         with m.If(s & ~r):
             m.d.sync += b.eq(1)
         with m.Elif(r & ~s):
@@ -145,6 +183,7 @@ class Tff(_Element):
     def decide(self, m):
         x = self.port("in")[0]
         b = Signal(init=self.e.params["init"].value)
+        self.state["b"] = b
         with m.If(x):
             m.d.sync += b.eq(~b)
         return x & b
@@ -156,6 +195,8 @@ class CLast(_Element):
     def decide(self, m):
         a, b = self.port("a")[0], self.port("b")[0]
         sa, sb = Signal(), Signal()
+        self.state.update(sa=sa, sb=sb)
+        self.count("dup", (a & sa) + (b & sb))
         na, nb = sa | a, sb | b
         both = na & nb
         m.d.sync += [sa.eq(na & ~both), sb.eq(nb & ~both)]
@@ -166,6 +207,8 @@ class Inhibit(_Element):
     def decide(self, m):
         a, clk = self.port("a")[0], self.port("clk")[0]
         s = Signal()
+        self.state["b"] = s
+        self.count("same_slot", a & clk)
         with m.If(a):
             m.d.sync += s.eq(1)
         with m.Elif(clk):
@@ -178,6 +221,7 @@ class Divider(_Element):
         x = self.port("in")[0]
         k = self.e.params["k"].value
         c = Signal(range(max(2, k)))
+        self.state["c"] = c
         hit = Signal()
         with m.If(x):
             with m.If(c == k - 1):
@@ -200,7 +244,10 @@ class Synapse(_Element):
         s = Signal(16, init=self.e.params["seed"].value)
         masks = lfsr_matrix(self.e.params["steps"].value)
         nxt = Cat(*((s & mask).xor() for mask in masks))
+        self.state["s"] = s
         passed = s <= self.param("p")
+        self.count("pass", x & passed)
+        self.count("block", x & ~passed)
         with m.If(x):
             m.d.sync += s.eq(nxt)
         return x & passed
@@ -260,6 +307,16 @@ class Neuron(_Element):
                 m.d.comb += after.eq(0)
         tick = Signal()
         m.d.comb += tick.eq((leak != 0) & (lc >= leak - 1))
+        raw_e = sum(exc[k] for k in range(ne))
+        raw_i = sum(inh[k] for k in range(ni)) if ni else Const(0)
+        self.count("fires", fire)
+        self.count("sat_drop", Mux(total > n_max, total - n_max, 0))
+        self.count("floor_drop", Mux(total < 0, -total, 0))
+        self.count("cancelled", Mux(ev_m < iv_m, ev_m, iv_m))
+        self.count("refr_drop", Mux(refr, ev + iv, 0))
+        self.count("fanin_lost", raw_e - ev + raw_i - iv if e.choices["fanin"] == "merge" else Const(0))
+        self.count("reset_drop", Mux(fire, clamped - theta, 0) if e.choices["reset"] == "zero" else Const(0))
+        self.count("leaked", tick & (after != 0))
         with m.If((leak == 0) | tick):
             m.d.sync += lc.eq(0)
         with m.Else():
@@ -277,8 +334,8 @@ COMPONENTS = {
 }  # fmt: skip
 
 
-def element_component(e: Element, reg_widths: dict[str, int]) -> _Element:
-    return COMPONENTS[e.type](e, reg_widths)
+def element_component(e: Element, reg_widths: dict[str, int], cnt_width: int = 0) -> _Element:
+    return COMPONENTS[e.type](e, reg_widths, cnt_width)
 
 
 class SfqCore(wiring.Component):
@@ -290,21 +347,28 @@ class SfqCore(wiring.Component):
     net : the netlist.
     fixed_regs : each runtime register is a constant at its reset value (no ``reg_*`` ports), so
         synthesis folds it into the logic.
+    cnt_width : width of the debug counters (0: none).
 
     Ports
     -----
     pulses_in : In(one bit per input), the inputs' pulses in this slot.
     pulses_out : Out(one bit per output), the outputs' registered pulses.
     reg_NAME : In(width), the runtime register NAME's value (unless ``fixed_regs``).
+    counters : Out(array of cnt_width-bit counters), in ``debug_counters(net)`` order (if
+        ``cnt_width``).
     """
 
-    def __init__(self, net: Netlist, *, fixed_regs: bool = False):
+    def __init__(self, net: Netlist, *, fixed_regs: bool = False, cnt_width: int = 0):
         self.net = net
         self.fixed_regs = fixed_regs
-        regs = {} if fixed_regs else {f"reg_{r.name}": In(r.width) for r in net.regs.values()}
-        super().__init__(
-            {"pulses_in": In(max(1, len(net.inputs))), "pulses_out": Out(len(net.outputs)), **regs}
-        )
+        self.cnt_width = cnt_width
+        ports = {"pulses_in": In(max(1, len(net.inputs))), "pulses_out": Out(len(net.outputs))}
+        if not fixed_regs:
+            ports.update({f"reg_{r.name}": In(r.width) for r in net.regs.values()})
+        n_cnt = len(debug_counters(net))
+        if cnt_width and n_cnt:
+            ports["counters"] = Out(data.ArrayLayout(cnt_width, n_cnt))
+        super().__init__(ports)
 
     def reg(self, name: str):
         r = self.net.regs[name]
@@ -317,7 +381,7 @@ class SfqCore(wiring.Component):
         widths = {r.name: r.width for r in net.regs.values()}
         comps = []
         for e in net.elements:
-            c = element_component(e, widths)
+            c = element_component(e, widths, self.cnt_width)
             m.submodules[e.id] = c
             comps.append(c)
             for k, w in enumerate(e.outs):
@@ -330,6 +394,9 @@ class SfqCore(wiring.Component):
                 if prm.reg:
                     m.d.comb += getattr(c, f"p_{name}").eq(self.reg(prm.reg))
         m.d.comb += self.pulses_out.eq(Cat(*(wire[w] for w in net.outputs)))
+        if self.cnt_width:
+            ports = [getattr(c, f"dbg_{name}") for c in comps for name in COUNTERS.get(c.e.type, ())]
+            m.d.comb += [self.counters[k].eq(port) for k, port in enumerate(ports)]
         return m
 
 
@@ -342,15 +409,18 @@ class SfqNet(wiring.Component):
     o : Out(stream), beat k = row k + 1 of the outputs (the elements' registered outputs).
     cfg : In(stream of {we, addr, data}): CTRL (0x000, bit 0 CLEAR), runtime registers from 0x010;
         a read (we = 0) answers on ``rsp``: SLOTS (0x001), CYCLES (0x002), ID (0x003, CRC32 of the
-        netlist), registers (``models.sfq_netlist.register_map``).
+        netlist), registers, debug counters from 0x400 (``models.sfq_netlist.register_map``).
     rsp : Out(stream of 32 bits).
+
+    Parameters: ``cnt_width``, the debug counters' width (0: none; CLEAR zeroes them).
 
     Timing: a slot advances when ``i`` is taken; ``i.ready`` = (o empty or taken) and no cfg beat in
     this cycle, so a write accepted after k slots acts from slot k.
     """
 
-    def __init__(self, net: Netlist):
+    def __init__(self, net: Netlist, cnt_width: int = 0):
         self.net = net
+        self.cnt_width = cnt_width
         super().__init__(
             {
                 "i": In(stream.Signature(max(1, len(net.inputs)))),
@@ -372,7 +442,7 @@ class SfqNet(wiring.Component):
             self.i.ready.eq((~self.o.valid | self.o.ready) & ~cfg_take),
             adv.eq(self.i.valid & self.i.ready),
         ]
-        core = SfqCore(net)
+        core = SfqCore(net, cnt_width=self.cnt_width)
         m.submodules.core = ResetInserter(clear)(EnableInserter(adv)(core))
         regs = {}
         for k, r in enumerate(net.regs.values()):
@@ -412,6 +482,10 @@ class SfqNet(wiring.Component):
                     for addr, reg in regs.items():
                         with m.Case(addr):
                             m.d.sync += self.rsp.payload.eq(reg)
+                    if self.cnt_width:
+                        for k in range(len(debug_counters(net))):
+                            with m.Case(DEBUG_BASE + k):
+                                m.d.sync += self.rsp.payload.eq(core.counters[k])
                     with m.Default():
                         m.d.sync += self.rsp.payload.eq(0)
         return m

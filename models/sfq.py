@@ -13,7 +13,18 @@ from functools import lru_cache
 
 import numpy as np
 
-from .sfq_netlist import ID, LFSR_TAPS, REG_BASE, SLOTS, Element, Netlist, netlist_id
+from .sfq_netlist import (
+    COUNTERS,
+    DEBUG_BASE,
+    ID,
+    LFSR_TAPS,
+    REG_BASE,
+    SLOTS,
+    Element,
+    Netlist,
+    debug_counters,
+    netlist_id,
+)
 
 
 def lfsr_step(s: int, k: int = 1) -> int:
@@ -63,27 +74,6 @@ class _State:
     def count(self, name: str, k: int = 1) -> None:
         if k:
             self.counters[name] = self.counters.get(name, 0) + k
-
-
-COUNTERS = {
-    "merge": ("lost",),
-    "dro": ("dup", "same_slot"),
-    "ndro": ("conflict", "same_slot"),
-    "c_last": ("dup",),
-    "c_first": ("dup",),
-    "inhibit": ("same_slot",),
-    "synapse": ("pass", "block"),
-    "neuron": (
-        "fires",
-        "sat_drop",
-        "floor_drop",
-        "cancelled",
-        "refr_drop",
-        "fanin_lost",
-        "reset_drop",
-        "leaked",
-    ),
-}
 
 
 def initial_state(e: Element) -> _State:
@@ -261,20 +251,24 @@ def simulate(
     regs: dict[str, int] | None = None,
     writes: list[tuple[int, str, int]] = (),
     engine: str = "auto",
+    settle: bool = True,
 ) -> Result:
     """Run ``n_slots`` input slots. ``stim`` is {input: slots} or 0/1 rows (n_slots, n_in);
     ``writes`` are (slot, register, value), acting from that slot. ``engine``: ``step`` (every slot,
     any netlist), ``event`` (feedback-free, no writes: elements visited in topological order, each
     evaluated only in the slots where it has input or time-driven state), ``auto`` (event when legal).
-    Both engines give identical results."""
+    Both engines give identical results. ``settle``: the elements also take slot ``n_slots``, where
+    the last inputs' pulses arrive (no new input), so the counters account for every pulse; without
+    it (step engine) the counters are those after ``n_slots`` slots, which the RTL's debug counters
+    hold. The output rows are the same either way."""
     if engine not in ("auto", "step", "event"):
         raise ValueError(f"engine {engine!r} is not auto, step or event")
     order = topological_order(net)
-    if engine == "event" or (engine == "auto" and order is not None and not writes):
-        if order is None or writes:
-            raise ValueError("the event engine needs a feedback-free netlist and no mid-run writes")
+    if engine == "event" or (engine == "auto" and order is not None and not writes and settle):
+        if order is None or writes or not settle:
+            raise ValueError("the event engine needs a feedback-free netlist, no mid-run writes and settle")
         return _simulate_event(net, stim, n_slots, regs, order)
-    return _simulate_step(net, stim, n_slots, regs, writes)
+    return _simulate_step(net, stim, n_slots, regs, writes, settle)
 
 
 def topological_order(net: Netlist) -> list[int] | None:
@@ -420,7 +414,12 @@ def _result(net: Netlist, trace: dict, counters: dict, n_slots: int, truncated: 
 
 
 def _simulate_step(
-    net: Netlist, stim, n_slots: int, regs: dict | None, writes: list[tuple[int, str, int]]
+    net: Netlist,
+    stim,
+    n_slots: int,
+    regs: dict | None,
+    writes: list[tuple[int, str, int]],
+    settle: bool = True,
 ) -> Result:
     wires = net.wires
     index = {w: k for k, w in enumerate(wires)}
@@ -444,7 +443,7 @@ def _simulate_step(
                 jj[index[w]] = e.jj
     truncated = 0
     wpos = 0
-    for t in range(n_slots + 1):
+    for t in range(n_slots + settle):
         while wpos < len(pending) and pending[wpos][0] <= t:
             _, name, value = pending[wpos]
             reg_vals[name] = int(value)
@@ -482,13 +481,14 @@ def periodic(period: int, offset: int, count: int) -> np.ndarray:
     return offset + period * np.arange(count, dtype=np.int64)
 
 
-def check_cfg(net: Netlist, cfg: np.ndarray, n_slots: int) -> None:
+def check_cfg(net: Netlist, cfg: np.ndarray, n_slots: int, cnt_width: int = 0) -> None:
     """Raise ``ValueError`` naming the first row of ``cfg`` (rows ``(slot, we, addr, data)``, each a cfg
     beat taken after ``slot`` slots) that :func:`run_with_cfg` cannot answer for: slots out of order
     or past ``n_slots``, writes other than to a runtime register or out of its width, reads other
-    than of a register, SLOTS or ID. CLEAR and CYCLES depend on when beats are taken, not only on
-    slots; Amaranth's simulator tests them."""
+    than of a register, SLOTS, ID or (``cnt_width`` > 0) a debug counter. CLEAR and CYCLES depend
+    on when beats are taken, not only on slots; Amaranth's simulator tests them."""
     regs = list(net.regs.values())
+    n_dbg = len(debug_counters(net)) if cnt_width else 0
     last = 0
     for k, (slot, we, addr, data) in enumerate(np.asarray(cfg, dtype=np.int64).tolist()):
         where = f"cfg row {k} (slot {slot}, we {we}, addr {addr:#x}, data {data})"
@@ -501,17 +501,22 @@ def check_cfg(net: Netlist, cfg: np.ndarray, n_slots: int) -> None:
         if we and (r is None or not 0 <= data < 1 << r.width):
             why = f"{r.name} is {r.width} bits wide" if r else "only the runtime registers take writes here"
             raise ValueError(f"{where}: {why} (CLEAR is tested in Amaranth's simulator)")
-        if not we and r is None and addr not in (SLOTS, ID):
-            raise ValueError(f"{where}: reads of a register, SLOTS ({SLOTS:#x}) or ID ({ID:#x}) only")
+        if not we and r is None and addr not in (SLOTS, ID) and not 0 <= addr - DEBUG_BASE < n_dbg:
+            dbg = f" or a debug counter ({DEBUG_BASE:#x}..{DEBUG_BASE + n_dbg - 1:#x})" if n_dbg else ""
+            raise ValueError(f"{where}: reads of a register, SLOTS ({SLOTS:#x}), ID ({ID:#x}){dbg} only")
 
 
-def run_with_cfg(net: Netlist, rows: np.ndarray, cfg: np.ndarray) -> tuple[np.ndarray, list[int]]:
+def run_with_cfg(
+    net: Netlist, rows: np.ndarray, cfg: np.ndarray, cnt_width: int = 0
+) -> tuple[np.ndarray, list[int]]:
     """The RTL's output rows 1..T and ``rsp`` words for input ``rows`` (T slots) and the cfg beats
     ``cfg`` (rows ``(slot, we, addr, data)`` in the order taken, each after ``slot`` slots, checked
     by :func:`check_cfg`): a write acts from its slot (spec §3); a read returns the register's
-    value then, SLOTS the slot, ID the netlist's CRC32."""
+    value then, SLOTS the slot, ID the netlist's CRC32, a debug counter its count over the slots
+    so far mod 2^cnt_width."""
     regs = list(net.regs.values())
     values = {r.name: r.init for r in regs}
+    dbg = debug_counters(net)
     writes, rsp = [], []
     for slot, we, addr, data in np.asarray(cfg, dtype=np.int64).tolist():
         if 0 <= addr - REG_BASE < len(regs):
@@ -521,6 +526,11 @@ def run_with_cfg(net: Netlist, rows: np.ndarray, cfg: np.ndarray) -> tuple[np.nd
                 writes.append((slot, name, data))
             else:
                 rsp.append(values[name])
+        elif 0 <= addr - DEBUG_BASE < len(dbg):
+            eid, counter = dbg[addr - DEBUG_BASE]
+            before = [w for w in writes if w[0] < slot]
+            so_far = simulate(net, rows[:slot], slot, writes=before, settle=False).counters[eid][counter]
+            rsp.append(so_far % (1 << cnt_width))
         else:
             rsp.append(slot if addr == SLOTS else netlist_id(net))
     out = simulate(net, rows, len(rows), writes=[w for w in writes if w[0] < len(rows)])

@@ -342,12 +342,44 @@ def netlist_id(net: Netlist) -> int:
     return zlib.crc32(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
 
 
-#: cfg port addresses (spec §3): control, status, identity, then the runtime registers in order
-CTRL, SLOTS, CYCLES, ID, REG_BASE = 0x000, 0x001, 0x002, 0x003, 0x010
+#: cfg port addresses (spec §3): control, status, identity, the runtime registers in order from
+#: REG_BASE, the debug counters (:func:`debug_counters`) from DEBUG_BASE
+CTRL, SLOTS, CYCLES, ID, REG_BASE, DEBUG_BASE = 0x000, 0x001, 0x002, 0x003, 0x010, 0x400
+
+#: debug counters per element type, in register order (spec §2.3/§2.5)
+COUNTERS = {
+    "merge": ("lost",),
+    "dro": ("dup", "same_slot"),
+    "ndro": ("conflict", "same_slot"),
+    "c_last": ("dup",),
+    "c_first": ("dup",),
+    "inhibit": ("same_slot",),
+    "synapse": ("pass", "block"),
+    "neuron": (
+        "fires",
+        "sat_drop",
+        "floor_drop",
+        "cancelled",
+        "refr_drop",
+        "fanin_lost",
+        "reset_drop",
+        "leaked",
+    ),
+}
 
 
-def register_map(net: Netlist) -> dict:
-    """Addresses of the cfg port (spec §3): control, status, identity and the runtime registers."""
+def debug_counters(net: Netlist) -> list[tuple[str, str]]:
+    """(element id, counter) of every debug counter, in register order from DEBUG_BASE."""
+    return [(e.id, name) for e in net.elements for name in COUNTERS.get(e.type, ())]
+
+
+def register_map(net: Netlist, cnt_width: int = 0) -> dict:
+    """Addresses of the cfg port (spec §3): control, status, identity, the runtime registers and,
+    with ``cnt_width`` > 0, the debug counters."""
+    debug = {
+        f"{eid}.{name}": {"addr": DEBUG_BASE + k, "access": "R", "width": cnt_width}
+        for k, (eid, name) in enumerate(debug_counters(net))
+    }
     return {
         "CTRL": {"addr": CTRL, "access": "W", "bits": {"CLEAR": 0}},
         "SLOTS": {"addr": SLOTS, "access": "R", "width": 32},
@@ -357,4 +389,5 @@ def register_map(net: Netlist) -> dict:
             r.name: {"addr": REG_BASE + k, "access": "RW", "width": r.width, "init": r.init}
             for k, r in enumerate(net.regs.values())
         },
+        **({"debug": debug} if cnt_width else {}),
     }

@@ -7,7 +7,7 @@ from neurohdl.flows import registry
 
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("preset", ["default", "tiny"])
+@pytest.mark.parametrize("preset", ["default", "tiny", "debug"])
 def test_presets_bit_exact_under_backpressure(build_root, preset, sim):
     cfg = registry.resolve("sfq", preset=preset)
     res = run_cosim(cfg, sim=sim, seed=3, vectors=400, build_root=build_root)
@@ -15,6 +15,24 @@ def test_presets_bit_exact_under_backpressure(build_root, preset, sim):
     assert res.received["o"] == res.sent["i"] == 400  # one output beat per slot, none lost
     # register writes and reads between slots: every read answered once, as the model says
     assert res.sent["cfg"] >= 10 and res.received["rsp"] == res.expected["rsp"] > 0
+    if preset == "debug":  # reads of the debug counters among them
+        block = registry.get("sfq")
+        stim = block.stimulus(block.model(cfg.params), np.random.default_rng(3), 400)
+        assert (stim["cfg"][:, 2] >= 0x400).sum() >= 3
+
+
+def test_debug_counters_wrap(build_root):
+    """5-bit counters read after hundreds of slots: the RTL's reads equal the counts mod 32."""
+    from neurohdl.models import sfq
+
+    cfg = registry.resolve("sfq", preset="debug", sets=["cnt_width=5"])
+    block = registry.get("sfq")
+    build = block.model(cfg.params)
+    stim = block.stimulus(build, np.random.default_rng(4), 1200)
+    _, wide = sfq.run_with_cfg(build.net, stim["pulses"], stim["cfg"], cnt_width=32)
+    assert any(w >= 32 for w in wide), "some read must have wrapped"
+    res = run_cosim(cfg, sim="icarus", seed=4, vectors=1200, build_root=build_root)
+    assert res.passed and res.received["rsp"] == len(wide), res.mismatches[:1]
 
 
 def test_one_slot_per_clock_without_stalls(build_root):

@@ -1,26 +1,31 @@
-"""Spec sfq §5 "exhaustive": every one-slot transition of the neuron (W <= 3) and the merger (two to four
-inputs), the RTL element started from every reachable state against the golden model's rule."""
+"""Spec sfq §5 "exhaustive": every one-slot transition of every element type, the RTL element started
+from every reachable state (the synapse: from chosen LFSR states) against the golden model's rule:
+the decision, every state register and every debug counter's increment."""
 
 from itertools import product
 
+import numpy as np
 import pytest
 from amaranth.sim import Simulator
 from neurohdl.hdl.sfq import element_component
 from neurohdl.models import sfq
-from neurohdl.models.sfq_netlist import load_netlist
+from neurohdl.models.sfq_netlist import COUNTERS, load_netlist
+
+CNT = 8  # debug counter width: every increment fits
 
 
 def check_transitions(doc: dict, cases) -> int:
     """Run one slot of the netlist's only element per case ``(regs, state, inputs)`` (register
     values, golden state fields, port -> list of pulse bits) in Amaranth's simulator, each from the
-    given state, and compare the decision and every state register with ``sfq.evaluate``. Returns
-    the number of transitions checked."""
+    given state with the debug counters at 0, and compare the decision, every state register and
+    every counter with ``sfq.evaluate``. Returns the number of transitions checked."""
     net = load_netlist(doc)
     (e,) = net.elements
-    dut = element_component(e, {r.name: r.width for r in net.regs.values()})
+    dut = element_component(e, {r.name: r.width for r in net.regs.values()}, cnt_width=CNT)
     sim = Simulator(dut)  # elaborates: dut.state now holds the state registers
     sim.add_clock(1e-6)
     assert e.lat == 1, "a one-slot transition needs the decision registered once"
+    counters = {name: getattr(dut, f"dbg_{name}") for name in COUNTERS.get(e.type, ())}
     checked = []
 
     async def bench(ctx):
@@ -30,6 +35,8 @@ def check_transitions(doc: dict, cases) -> int:
                     ctx.set(getattr(dut, f"p_{name}"), regs[prm.reg])
             for field, sig in dut.state.items():
                 ctx.set(sig, state[field])
+            for sig in counters.values():
+                ctx.set(sig, 0)
             for port, bits in inputs.items():
                 if bits:
                     ctx.set(getattr(dut, f"in_{port}"), sum(b << k for k, b in enumerate(bits)))
@@ -43,15 +50,25 @@ def check_transitions(doc: dict, cases) -> int:
                 return regs[prm.reg] if prm.reg else prm.value
 
             want = sfq.evaluate(e, golden, inputs, param)
-            got = {f: ctx.get(sig) for f, sig in dut.state.items()}
             where = f"{e.type} {regs} from {state} with {inputs}"
             assert ctx.get(dut.out) == want, where
-            assert got == {f: getattr(golden, f) for f in dut.state}, where
+            assert {f: ctx.get(sig) for f, sig in dut.state.items()} == {
+                f: getattr(golden, f) for f in dut.state
+            }, where
+            assert {n: ctx.get(sig) for n, sig in counters.items()} == golden.counters, where
             checked.append(1)
 
     sim.add_testbench(bench)
     sim.run()
     return len(checked)
+
+
+def one(etype: str, ports: dict, regs: dict | None = None, **params) -> dict:
+    """A netlist of one element whose input wires (a name, or a list for a many-wire port) are the
+    netlist's inputs."""
+    wires = [w for ws in ports.values() for w in (ws if isinstance(ws, list) else [ws])]
+    el = {"id": "x", "type": etype, "out": "y", **ports, **params}
+    return {"inputs": wires, "outputs": ["y"], "regs": regs or {}, "elements": [el]}
 
 
 def bit_patterns(n: int) -> list[list[int]]:
@@ -66,15 +83,9 @@ def test_neuron_every_transition(width):
         ("subtract", "zero"), (0, 1), ("merge", "count"), ((2, 2), (1, 0))
     ):
         ports = {"exc": [f"e{k}" for k in range(ne)], **({"inh": [f"i{k}" for k in range(ni)]} if ni else {})}
-        doc = {
-            "inputs": [w for ws in ports.values() for w in ws],
-            "outputs": ["y"],
-            "regs": {"th": {"width": width + 1, "init": 1}, "lk": {"width": 2, "init": 0}},
-            "elements": [
-                {"id": "n", "type": "neuron", "out": "y", **ports, "width": width, "theta": "$th",
-                 "leak": "$lk", "refractory": refractory, "reset": reset, "fanin": fanin}
-            ],
-        }  # fmt: skip
+        regs = {"th": {"width": width + 1, "init": 1}, "lk": {"width": 2, "init": 0}}
+        doc = one("neuron", ports, regs, width=width, theta="$th", leak="$lk", refractory=refractory,
+                  reset=reset, fanin=fanin)  # fmt: skip
         cases = [
             ({"th": theta, "lk": leak}, {"n": n, "r": r, "lc": lc},
              {"exc": ex, "inh": ih})
@@ -110,3 +121,47 @@ def test_merger_every_transition(mode):
             for bits in bit_patterns(n_in)
         ]
         assert check_transitions(doc, cases) == len(cases)
+
+
+ONE_BIT = {  # type: (input ports, {choice or parameter: values}, state fields (one bit each))
+    "dro": (("d", "clk"), {"order": ("clock_first", "data_first")}, ("b",)),
+    "ndro": (("set", "rst", "clk"), {}, ("b",)),
+    "tff": (("in",), {"init": (0, 1)}, ("b",)),
+    "c_last": (("a", "b"), {}, ("sa", "sb")),
+    "c_first": (("a", "b"), {}, ("sa", "sb")),
+    "inhibit": (("a", "clk"), {}, ("b",)),
+}
+
+
+@pytest.mark.parametrize("etype", sorted(ONE_BIT))
+def test_one_bit_cells_every_transition(etype):
+    """Every input pattern from every state, for every choice."""
+    ports, choices, fields = ONE_BIT[etype]
+    for values in product(*choices.values()):
+        doc = one(etype, {p: p for p in ports}, **dict(zip(choices, values, strict=True)))
+        cases = [
+            ({}, dict(zip(fields, st, strict=True)), {p: [b] for p, b in zip(ports, bits, strict=True)})
+            for st in product((0, 1), repeat=len(fields))
+            for bits in product((0, 1), repeat=len(ports))
+        ]
+        assert check_transitions(doc, cases) == len(cases)
+
+
+def test_divider_every_transition():
+    for k in (1, 2, 3, 5):
+        doc = one("divider", {"in": "a"}, k=k)
+        cases = [({}, {"c": c}, {"in": [x]}) for c in range(k) for x in (0, 1)]
+        assert check_transitions(doc, cases) == len(cases)
+
+
+@pytest.mark.parametrize("steps", [1, 16])
+def test_synapse_from_chosen_states(steps):
+    """p at the spec's values (a runtime register) against LFSR states on both sides of it and
+    random ones, with and without a pulse: the decision, the next state, pass and block."""
+    rng = np.random.default_rng(steps)
+    ps = (0, 1, 0x7FFF, 0xDEA4, 0xFFFE, 0xFFFF)
+    states = sorted({1, 2, 0x7FFE, 0x7FFF, 0x8000, 0xDEA3, 0xDEA4, 0xDEA5, 0xFFFE, 0xFFFF}
+                    | set(rng.integers(1, 65536, 40).tolist()))  # fmt: skip
+    doc = one("synapse", {"in": "a"}, {"p": {"width": 16, "init": 0}}, p="$p", seed=0xACE1, steps=steps)
+    cases = [({"p": p}, {"s": st}, {"in": [x]}) for p in ps for st in states for x in (0, 1)]
+    assert check_transitions(doc, cases) == len(cases)

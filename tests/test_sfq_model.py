@@ -283,3 +283,19 @@ def test_rtl_register_writes_reads_and_clear_mid_run():
     first = sfq.simulate(net, rows[:60], 60).dense()[1:]
     again = sfq.simulate(net, rows[60:], 60, regs={"p_syn": 65535}).dense()[1:]
     assert (got == np.concatenate([first, again])).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unsettled_run_has_the_same_outputs_and_the_counts_after_n_slots(seed):
+    """settle=False (the counts the RTL's debug counters hold after n slots) changes no output row;
+    settling is one more slot without input."""
+    from neurohdl.models.sfq_random import random_netlist
+
+    rng = np.random.default_rng(seed)
+    net = load_netlist(random_netlist(rng, n_elements=16))
+    rows = (rng.random((60, len(net.inputs))) < 0.4).astype(np.int64)
+    settled = sfq.simulate(net, rows, 60, engine="step")
+    unsettled = sfq.simulate(net, rows, 60, engine="step", settle=False)
+    assert (settled.dense() == unsettled.dense()).all()
+    longer = sfq.simulate(net, np.vstack([rows, np.zeros_like(rows[:1])]), 61, engine="step", settle=False)
+    assert longer.counters == settled.counters, "settling is one more slot without input"

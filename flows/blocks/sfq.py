@@ -9,7 +9,16 @@ from types import SimpleNamespace
 import numpy as np
 
 from ...models import sfq as model
-from ...models.sfq_netlist import ID, REG_BASE, SLOTS, Netlist, NetlistError, load_netlist
+from ...models.sfq_netlist import (
+    DEBUG_BASE,
+    ID,
+    REG_BASE,
+    SLOTS,
+    Netlist,
+    NetlistError,
+    debug_counters,
+    load_netlist,
+)
 from ..config import Param
 from ..errors import ConfigError
 from ..registry import Block, register
@@ -41,7 +50,11 @@ class SfqBlock(Block):
         ),
         Param("density", float, 0.3, "Random stimulus: probability of a pulse per input per slot", 0.0, 1.0),
         Param("bias_scale", int, 1000, "Global bias scale in permille for {bias: N} parameters", 0, 4000),
-    )
+        Param(
+            "cnt_width", int, 0,
+            "Debug counters' width in bits, 0 for none (read from 0x400: neurohdl sfq regmap)", 0, 32,
+        ),
+    )  # fmt: skip
     stimulus_keys = {
         "pulses": (2, None, "int (slots, n_inputs) 0/1 input pulses, one row per slot"),
         "cfg": (
@@ -76,15 +89,15 @@ class SfqBlock(Block):
     def rtl(self, build: SfqBuild, *, sim: bool):
         from ...hdl.sfq import SfqNet
 
-        return SfqNet(build.net)
+        return SfqNet(build.net, cnt_width=build.params.cnt_width)
 
     def stimulus(self, build: SfqBuild, rng: np.random.Generator, vectors: int) -> dict:
         n_in = len(build.net.inputs)
         pulses = (rng.random((vectors, n_in)) < build.params.density).astype(np.int64)
-        return {"pulses": pulses, "cfg": random_cfg(build.net, rng, vectors)}
+        return {"pulses": pulses, "cfg": random_cfg(build.net, rng, vectors, build.params.cnt_width)}
 
     def expected(self, build: SfqBuild, stim: dict) -> dict:
-        out, rsp = model.run_with_cfg(build.net, stim["pulses"], stim["cfg"])
+        out, rsp = model.run_with_cfg(build.net, stim["pulses"], stim["cfg"], build.params.cnt_width)
         return {"out": out, "rsp": np.asarray(rsp, dtype=np.int64)}
 
     def check_stimulus(self, stim: dict, build: SfqBuild, source: str) -> None:
@@ -95,7 +108,7 @@ class SfqBlock(Block):
         if p.size and not np.isin(p, (0, 1)).all():
             raise ConfigError(f"{source}: 'pulses' must hold 0 or 1")
         try:
-            model.check_cfg(build.net, stim["cfg"], len(p))
+            model.check_cfg(build.net, stim["cfg"], len(p), build.params.cnt_width)
         except ValueError as e:
             raise ConfigError(f"{source}: {e}") from None
 
@@ -131,17 +144,21 @@ class SfqBlock(Block):
 register(SfqBlock())
 
 
-def random_cfg(net: Netlist, rng: np.random.Generator, slots: int) -> np.ndarray:
+def random_cfg(net: Netlist, rng: np.random.Generator, slots: int, cnt_width: int = 0) -> np.ndarray:
     """About one cfg beat per 40 slots at random slots: writes of random values to the runtime
-    registers and reads of them, SLOTS and ID (what :func:`models.sfq.run_with_cfg` answers for)."""
+    registers and reads of them, SLOTS, ID and (``cnt_width`` > 0) the debug counters (what
+    :func:`models.sfq.run_with_cfg` answers for)."""
     regs = list(net.regs.values())
-    kinds = ["slots", "id"] + (["write", "write", "read"] if regs else [])
+    n_dbg = len(debug_counters(net)) if cnt_width else 0
+    kinds = ["slots", "id"] + (["write", "write", "read"] if regs else []) + (["debug"] * 3 if n_dbg else [])
     rows = []
     for slot in np.sort(rng.integers(0, slots + 1, 1 + slots // 40)).tolist():
         kind = str(rng.choice(kinds))
         k = int(rng.integers(len(regs))) if regs else 0
         if kind == "write":
             rows.append((slot, 1, REG_BASE + k, int(rng.integers(1 << regs[k].width))))
+        elif kind == "debug":
+            rows.append((slot, 0, DEBUG_BASE + int(rng.integers(n_dbg)), 0))
         else:
             rows.append((slot, 0, {"slots": SLOTS, "id": ID, "read": REG_BASE + k}[kind], 0))
     return np.asarray(rows, dtype=np.int64).reshape(-1, 4)
