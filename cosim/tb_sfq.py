@@ -7,6 +7,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
+from ..models.sfq_netlist import CTRL
 from .testbench import StreamTestbench, check
 
 
@@ -14,8 +15,9 @@ class SfqTestbench(StreamTestbench):
     """``i`` carries the pulses of one slot; ``cfg`` the stimulus's register writes and reads; ``o``
     and ``rsp`` are scored.
 
-    A cfg beat of slot k is offered once k ``i`` beats are taken, and ``i`` beat k once every cfg
-    beat of slots up to k is taken, so a write acts from its slot, as in the model.
+    A cfg beat of slot k is offered once k ``i`` beats are taken (a CLEAR also once k ``o`` beats
+    are), and ``i`` beat k once every cfg beat of slots up to k is taken, so a write acts from its
+    slot, as in the model.
     """
 
     def inputs(self):
@@ -28,7 +30,10 @@ class SfqTestbench(StreamTestbench):
                 {"value": int(row @ weights), **({"_after": {"cfg": int(until[k])}} if until[k] else {})}
             )
         for slot, we, addr, data in cfg.tolist():
-            beats["cfg"].append({"we": we, "addr": addr, "data": data, "_after": {"i": slot}})
+            # CLEAR drops an output beat not yet taken (spec §3): it waits for its slot's beat
+            clear = we and addr == CTRL and data & 1
+            after = {"i": slot, "o": slot} if clear else {"i": slot}
+            beats["cfg"].append({"we": we, "addr": addr, "data": data, "_after": after})
         return beats
 
     def expected_beats(self):

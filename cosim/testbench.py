@@ -70,7 +70,8 @@ class StreamTestbench:
     # -- block hooks ----------------------------------------------------------------------
     def inputs(self) -> dict[str, list[dict]]:
         """The stimulus as input beats per stream; they follow the job's setup beats. A beat's
-        ``"_after": {stream: k}`` holds it back until ``k`` stimulus beats of that stream are taken."""
+        ``"_after": {stream: k}`` holds it back until ``k`` stimulus beats of that stream (input or
+        output) have been handshaken."""
         raise NotImplementedError
 
     def expected_beats(self) -> dict[str, list]:
@@ -139,10 +140,16 @@ class StreamTestbench:
             await loop.run()
             cycle = loop.cycle
         self.stimulus_started = True
-        base = {n: s.sent for n, s in self.sources.items()}
+
+        def handshakes() -> dict[str, int]:
+            sent = {n: s.sent for n, s in self.sources.items()}
+            return sent | {n: s.received for n, s in self.sinks.items()}
+
+        base = handshakes()
 
         def gate(after: dict) -> bool:
-            return all(self.sources[n].sent - base[n] >= k for n, k in after.items())
+            now = handshakes()
+            return all(now[n] - base[n] >= k for n, k in after.items())
 
         for name, beats in self.inputs().items():
             src = self.sources[name]

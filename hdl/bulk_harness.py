@@ -96,7 +96,8 @@ class BulkHarness(wiring.Component):
     source_beats : dict[str, int]
         Per input stream of ``dut``, how many beats (setup and stimulus) its memory must hold.
     source_after : dict[str, tuple[str, ...]]
-        Per input stream, the input streams whose stimulus counts gate its beats (may be empty).
+        Per input stream, the streams (input or output) whose handshake counts gate its beats (may
+        be empty).
     sink_beats : dict[str, int]
         Per output stream, how many beats the run is expected to produce; the capture memory holds
         :data:`SETTLE_CYCLES` more, so extra beats are seen, and the count goes on past it.
@@ -228,6 +229,7 @@ class BulkHarness(wiring.Component):
             return mem
 
         sent = {n: getattr(self, f"{n}_sent") for n in self._sources}
+        handshakes = sent | {n: getattr(self, f"{n}_received") for n in self._sink_depth}
         setup_done = Signal()
         m.d.comb += setup_done.eq(_all(sent[n] >= getattr(self, f"{n}_setup") for n in sent))
         stimulus_handshakes = []
@@ -239,7 +241,7 @@ class BulkHarness(wiring.Component):
             for t in src.after:
                 ard = loadable((n, t)).read_port(domain="comb")
                 m.d.comb += ard.addr.eq(ptr)
-                gates.append(sent[t] >= ard.data)
+                gates.append(handshakes[t] >= ard.data)
             holding = Signal(name=f"{n}_holding")
             valid = live & (ptr < getattr(self, f"{n}_count")) & (holding | (_all(gates) & throttle(n)))
             m.d.comb += [port.valid.eq(valid), port.payload.eq(rd.data)]

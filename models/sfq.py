@@ -15,6 +15,7 @@ import numpy as np
 
 from .sfq_netlist import (
     COUNTERS,
+    CTRL,
     DEBUG_BASE,
     ID,
     LFSR_TAPS,
@@ -484,9 +485,9 @@ def periodic(period: int, offset: int, count: int) -> np.ndarray:
 def check_cfg(net: Netlist, cfg: np.ndarray, n_slots: int, cnt_width: int = 0) -> None:
     """Raise ``ValueError`` naming the first row of ``cfg`` (rows ``(slot, we, addr, data)``, each a cfg
     beat taken after ``slot`` slots) that :func:`run_with_cfg` cannot answer for: slots out of order
-    or past ``n_slots``, writes other than to a runtime register or out of its width, reads other
-    than of a register, SLOTS, ID or (``cnt_width`` > 0) a debug counter. CLEAR and CYCLES depend
-    on when beats are taken, not only on slots; Amaranth's simulator tests them."""
+    or past ``n_slots``, writes other than to a runtime register (within its width) or CTRL (0 or 1),
+    reads other than of a register, SLOTS, ID or (``cnt_width`` > 0) a debug counter. CYCLES depends
+    on when beats are taken, not only on slots; Amaranth's simulator tests it."""
     regs = list(net.regs.values())
     n_dbg = len(debug_counters(net)) if cnt_width else 0
     last = 0
@@ -498,9 +499,12 @@ def check_cfg(net: Netlist, cfg: np.ndarray, n_slots: int, cnt_width: int = 0) -
         if we not in (0, 1):
             raise ValueError(f"{where}: we must be 0 (read) or 1 (write)")
         r = regs[addr - REG_BASE] if 0 <= addr - REG_BASE < len(regs) else None
-        if we and (r is None or not 0 <= data < 1 << r.width):
-            why = f"{r.name} is {r.width} bits wide" if r else "only the runtime registers take writes here"
-            raise ValueError(f"{where}: {why} (CLEAR is tested in Amaranth's simulator)")
+        if we and addr == CTRL:
+            if data not in (0, 1):
+                raise ValueError(f"{where}: CTRL takes 0 or 1 (CLEAR)")
+        elif we and (r is None or not 0 <= data < 1 << r.width):
+            why = f"{r.name} is {r.width} bits wide" if r else "writes go to CTRL or a runtime register"
+            raise ValueError(f"{where}: {why}")
         if not we and r is None and addr not in (SLOTS, ID) and not 0 <= addr - DEBUG_BASE < n_dbg:
             dbg = f" or a debug counter ({DEBUG_BASE:#x}..{DEBUG_BASE + n_dbg - 1:#x})" if n_dbg else ""
             raise ValueError(f"{where}: reads of a register, SLOTS ({SLOTS:#x}), ID ({ID:#x}){dbg} only")
@@ -510,16 +514,28 @@ def run_with_cfg(
     net: Netlist, rows: np.ndarray, cfg: np.ndarray, cnt_width: int = 0
 ) -> tuple[np.ndarray, list[int]]:
     """The RTL's output rows 1..T and ``rsp`` words for input ``rows`` (T slots) and the cfg beats
-    ``cfg`` (rows ``(slot, we, addr, data)`` in the order taken, each after ``slot`` slots, checked
-    by :func:`check_cfg`): a write acts from its slot (spec §3); a read returns the register's
-    value then, SLOTS the slot, ID the netlist's CRC32, a debug counter its count over the slots
-    so far mod 2^cnt_width."""
+    ``cfg`` (rows ``(slot, we, addr, data)`` in the order taken, each after ``slot`` slots and, for
+    CLEAR, after that slot's output beat was taken; checked by :func:`check_cfg`). A write acts from
+    its slot (spec §3); CLEAR restarts the elements, SLOTS and the debug counters from that slot and
+    keeps the registers. A read returns the register's value then, SLOTS the slots since the last
+    CLEAR, ID the netlist's CRC32, a debug counter its count since the last CLEAR mod 2^cnt_width."""
     regs = list(net.regs.values())
     values = {r.name: r.init for r in regs}
     dbg = debug_counters(net)
-    writes, rsp = [], []
+    start, at_start, writes = 0, dict(values), []  # the run since the last CLEAR; its writes
+    outs, rsp = [], []
+
+    def run(end: int, settle: bool = True) -> Result:
+        """Slots start..end-1 from reset, registers as at ``start``, the writes before ``end``."""
+        before = [(t - start, name, v) for t, name, v in writes if t < end]
+        return simulate(net, rows[start:end], end - start, regs=at_start, writes=before, settle=settle)
+
     for slot, we, addr, data in np.asarray(cfg, dtype=np.int64).tolist():
-        if 0 <= addr - REG_BASE < len(regs):
+        if we and addr == CTRL:
+            if data:
+                outs.append(run(slot).dense()[1:])
+                start, at_start, writes = slot, dict(values), []
+        elif 0 <= addr - REG_BASE < len(regs):
             name = regs[addr - REG_BASE].name
             if we:
                 values[name] = data
@@ -528,10 +544,8 @@ def run_with_cfg(
                 rsp.append(values[name])
         elif 0 <= addr - DEBUG_BASE < len(dbg):
             eid, counter = dbg[addr - DEBUG_BASE]
-            before = [w for w in writes if w[0] < slot]
-            so_far = simulate(net, rows[:slot], slot, writes=before, settle=False).counters[eid][counter]
-            rsp.append(so_far % (1 << cnt_width))
+            rsp.append(run(slot, settle=False).counters[eid][counter] % (1 << cnt_width))
         else:
-            rsp.append(slot if addr == SLOTS else netlist_id(net))
-    out = simulate(net, rows, len(rows), writes=[w for w in writes if w[0] < len(rows)])
-    return out.dense()[1:], rsp
+            rsp.append(slot - start if addr == SLOTS else netlist_id(net))
+    outs.append(run(len(rows)).dense()[1:])
+    return np.concatenate(outs), rsp

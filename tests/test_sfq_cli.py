@@ -57,15 +57,16 @@ def test_core_alone_beside_the_spec_prototype(cli):
     "row, expect",
     [
         ((5, 0, 0x002, 0), "cfg row 1 (slot 5, we 0, addr 0x2, data 0): reads of a register, SLOTS"),
-        ((5, 1, 0x000, 1), "cfg row 1 (slot 5, we 1, addr 0x0, data 1): only the runtime registers take"),
+        ((5, 1, 0x000, 2), "cfg row 1 (slot 5, we 1, addr 0x0, data 2): CTRL takes 0 or 1 (CLEAR)"),
+        ((5, 1, 0x005, 1), "writes go to CTRL or a runtime register"),
         ((5, 1, 0x011, 16), "th_hid is 4 bits wide"),
         ((1, 0, 0x001, 0), "slots must rise from 0 to the 8 stimulus slots"),
         ((9, 0, 0x001, 0), "slots must rise from 0 to the 8 stimulus slots"),
     ],
 )
 def test_bad_cfg_beats_in_a_stimulus_file(tmp_path, cli, row, expect):
-    """The model answers for register writes and reads, SLOTS and ID; anything else in a stimulus
-    file is refused with the row, not simulated into a mismatch."""
+    """The model answers for register writes and reads, CLEAR, SLOTS and ID; anything else in a
+    stimulus file is refused with the row, not simulated into a mismatch."""
     path = tmp_path / "stim.npz"
     np.savez(path, pulses=np.zeros((8, 2), dtype=np.int64), cfg=np.array([(2, 0, 0x003, 0), row]))
     code, _, err = cli("cosim", "sfq", "--stimulus", str(path), "--sim", "icarus")

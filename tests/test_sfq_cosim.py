@@ -35,11 +35,16 @@ def test_debug_counters_wrap(build_root):
     assert res.passed and res.received["rsp"] == len(wide), res.mismatches[:1]
 
 
-def test_one_slot_per_clock_without_stalls(build_root):
-    """T slots take T + 1 cycles, and each cfg beat between two slots one more."""
+@pytest.mark.parametrize("bulk", [False, True])
+def test_one_slot_per_clock_without_stalls(build_root, bulk):
+    """T slots take T + 1 cycles, each cfg beat between two slots one more, a CLEAR two."""
     cfg = registry.resolve("sfq", preset="default")
-    res = run_cosim(cfg, sim="verilator", seed=1, vectors=300, backpressure=False, build_root=build_root)
+    res = run_cosim(
+        cfg, sim="verilator", seed=1, vectors=300, backpressure=False, bulk=bulk, build_root=build_root
+    )
     block = registry.get("sfq")
-    slots = block.stimulus(block.model(cfg.params), np.random.default_rng(1), 300)["cfg"][:, 0]
-    between = int(((slots > 0) & (slots < 300)).sum())
-    assert res.passed and between > 0 and res.cycles == res.model_cycles == 301 + between
+    beats = block.stimulus(block.model(cfg.params), np.random.default_rng(1), 300)["cfg"]
+    between = beats[(beats[:, 0] > 0) & (beats[:, 0] < 300)]
+    clears = int(((between[:, 1] == 1) & (between[:, 2] == 0)).sum())
+    assert res.passed and clears > 0
+    assert res.cycles == res.model_cycles == 301 + len(between) + clears

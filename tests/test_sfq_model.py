@@ -283,6 +283,8 @@ def test_rtl_register_writes_reads_and_clear_mid_run():
     first = sfq.simulate(net, rows[:60], 60).dense()[1:]
     again = sfq.simulate(net, rows[60:], 60, regs={"p_syn": 65535}).dense()[1:]
     assert (got == np.concatenate([first, again])).all()
+    model_out, _ = sfq.run_with_cfg(net, rows, np.array([(60, 1, REG_BASE, 65535), (60, 1, 0x000, 1)]))
+    assert (model_out == got).all()
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...models import sfq as model
 from ...models.sfq_netlist import (
+    CTRL,
     DEBUG_BASE,
     ID,
     REG_BASE,
@@ -114,9 +115,12 @@ class SfqBlock(Block):
 
     def cycle_model(self, build: SfqBuild, stim: dict) -> int:
         # One slot per clock: T beats take T + 1 cycles (spec §4), plus one per cfg beat between the
-        # first and the last slot (cfg never coincides with a slot).
-        slots = stim["cfg"][:, 0]
-        return len(stim["pulses"]) + 1 + int(((slots > 0) & (slots < len(stim["pulses"]))).sum())
+        # first and the last slot (cfg never coincides with a slot), and one more per CLEAR there:
+        # it waits for its slot's output beat, taken the cycle after the slot.
+        cfg = stim["cfg"]
+        between = (cfg[:, 0] > 0) & (cfg[:, 0] < len(stim["pulses"]))
+        clear = (cfg[:, 1] == 1) & (cfg[:, 2] == CTRL) & (cfg[:, 3] & 1 == 1)
+        return len(stim["pulses"]) + 1 + int(between.sum()) + int((between & clear).sum())
 
     anchors = (
         ("XOR T1 prototype, HX8K", "183 LC, 118.6 MHz (spec)"),
@@ -146,11 +150,12 @@ register(SfqBlock())
 
 def random_cfg(net: Netlist, rng: np.random.Generator, slots: int, cnt_width: int = 0) -> np.ndarray:
     """About one cfg beat per 40 slots at random slots: writes of random values to the runtime
-    registers and reads of them, SLOTS, ID and (``cnt_width`` > 0) the debug counters (what
-    :func:`models.sfq.run_with_cfg` answers for)."""
+    registers and reads of them, CLEAR, reads of SLOTS, ID and (``cnt_width`` > 0) the debug counters
+    (what :func:`models.sfq.run_with_cfg` answers for)."""
     regs = list(net.regs.values())
     n_dbg = len(debug_counters(net)) if cnt_width else 0
-    kinds = ["slots", "id"] + (["write", "write", "read"] if regs else []) + (["debug"] * 3 if n_dbg else [])
+    kinds = ["slots", "id", "clear"] + (["write"] * 3 + ["read"] if regs else [])
+    kinds += ["debug"] * 3 if n_dbg else []
     rows = []
     for slot in np.sort(rng.integers(0, slots + 1, 1 + slots // 40)).tolist():
         kind = str(rng.choice(kinds))
@@ -159,6 +164,8 @@ def random_cfg(net: Netlist, rng: np.random.Generator, slots: int, cnt_width: in
             rows.append((slot, 1, REG_BASE + k, int(rng.integers(1 << regs[k].width))))
         elif kind == "debug":
             rows.append((slot, 0, DEBUG_BASE + int(rng.integers(n_dbg)), 0))
+        elif kind == "clear":
+            rows.append((slot, 1, CTRL, 1))
         else:
             rows.append((slot, 0, {"slots": SLOTS, "id": ID, "read": REG_BASE + k}[kind], 0))
     return np.asarray(rows, dtype=np.int64).reshape(-1, 4)
