@@ -301,3 +301,58 @@ def test_unsettled_run_has_the_same_outputs_and_the_counts_after_n_slots(seed):
     assert (settled.dense() == unsettled.dense()).all()
     longer = sfq.simulate(net, np.vstack([rows, np.zeros_like(rows[:1])]), 61, engine="step", settle=False)
     assert longer.counters == settled.counters, "settling is one more slot without input"
+
+
+def test_clear_while_the_output_is_stalled_drops_that_beat():
+    """Spec §3: CLEAR sets o.valid to 0, so the beat the sink has not taken is gone, and the next
+    beats are the netlist's from reset (registers kept); ResetInserter is outside EnableInserter, so
+    CLEAR acts while the slot is stalled."""
+    from amaranth.sim import Simulator
+    from neurohdl.hdl.sfq import CTRL, REG_BASE, SfqNet
+
+    net = load_netlist(XOR)
+    rng = np.random.default_rng(11)
+    rows = (rng.random((40, 2)) < 0.6).astype(np.int64)
+    dut = SfqNet(net)
+    got = []
+
+    async def bench(ctx):
+        async def beat(k):
+            ctx.set(dut.i.payload, int(rows[k] @ [1, 2]))
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+
+        async def cfg(we, addr, data):
+            ctx.set(dut.cfg.payload, {"we": we, "addr": addr, "data": data})
+            ctx.set(dut.cfg.valid, 1)
+            await ctx.tick().until(dut.cfg.ready)
+            ctx.set(dut.cfg.valid, 0)
+
+        async def take():
+            ctx.set(dut.o.ready, 1)
+            *_, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            ctx.set(dut.o.ready, 0)
+            return payload if valid else None
+
+        await cfg(1, REG_BASE, 65535)  # deterministic synapses
+        for k in range(20):
+            await beat(k)
+            if k < 19:  # the sink stalls on the last beat before CLEAR
+                got.append(await take())
+        assert ctx.get(dut.o.valid) and not ctx.get(dut.i.ready)
+        await cfg(1, CTRL, 1)
+        await ctx.tick()
+        assert not ctx.get(dut.o.valid), "the stalled beat is dropped"
+        for k in range(20, 40):
+            await beat(k)
+            got.append(await take())
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    first = sfq.simulate(net, rows[:20], 20, regs={"p_syn": 65535}).dense()[1:20]
+    again = sfq.simulate(net, rows[20:], 20, regs={"p_syn": 65535}).dense()[1:]
+    want = [int(r @ [1]) for r in np.concatenate([first, again])]
+    assert got == want and 0 < sum(want[19:]) < 20
