@@ -57,8 +57,11 @@ def run_xor(pulses: int, sweep_pulses: int, progress=lambda s: None) -> dict:
                 "margin": xor.margin(xor.rates(net, nominal, period=period, pulses=sweep_pulses)),
             }
         )
+    ideal = xor.ideal(net, nominal)
     cls = xor.classify(r_nom)
     return {
+        "ideal_rates": {f"{a}{b}": v for (a, b), v in ideal.items()},
+        "ideal_error_max": max(abs(r_nom[pair] - ideal[pair]) for pair in xor.PAIRS),
         "pulses": pulses,
         "nominal_regs": nominal,
         "rates": {f"{a}{b}": v for (a, b), v in r_nom.items()},
@@ -82,8 +85,12 @@ def cmd_xor(args) -> int:
         raise NeurohdlError("--pulses and --sweep-pulses must be at least 16")
     r = run_xor(args.pulses, args.sweep_pulses, progress)
     rows = [[f"{a}{b}", a ^ b, f"{r['rates'][f'{a}{b}']:.3f}", r["classified"][f"{a}{b}"],
-             f"{r['deterministic_rates'][f'{a}{b}']:.3f}"] for a, b in xor.PAIRS]  # fmt: skip
-    md = markdown_table(rows, ["a b", "XOR", "rate (p = 0xDEA4)", "read as", "rate (p = 65535)"])
+             f"{r['deterministic_rates'][f'{a}{b}']:.3f}", f"{r['ideal_rates'][f'{a}{b}']:.3f}"]
+            for a, b in xor.PAIRS]  # fmt: skip
+    md = markdown_table(
+        rows, ["a b", "XOR", "rate (p = 0xDEA4)", "read as", "rate (p = 65535)", "float ideal (p = 0xDEA4)"]
+    )
+    md += f"\n\n|golden - float ideal| <= {r['ideal_error_max']:.3f} output pulses per input pulse"
     md += f"\n\nmargin {r['margin']:.3f} at nominal bias "
     md += f"(deterministic synapses {r['deterministic_margin']:.3f}); "
     md += "B late by 1/2/3 slots: " + " / ".join(f"{v:.3f}" for v in r["offset_margins"].values())

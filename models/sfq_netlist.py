@@ -42,6 +42,8 @@ class Param:
 
     value: int
     reg: str | None = None
+    #: for ``p: {bias: N}``, the unquantised pass probability Phi(...) that ``value`` rounds
+    exact: float | None = None
 
 
 #: type -> (input ports, output port count rule, parameters with (lo, hi, default), jj default)
@@ -145,10 +147,15 @@ def _int(value, what: str, lo: int, hi: int) -> int:
     return value
 
 
+def bias_phi(b: int, curve: dict) -> float:
+    """Synapse bias curve (§2.4), unquantised: Phi((b - b50) / sigma)."""
+    z = (b - curve.get("b50", 128)) / curve.get("sigma", 16)
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
 def bias_p(b: int, curve: dict) -> int:
     """Synapse bias curve (§2.4): p(b) = round(65535 * Phi((b - b50) / sigma))."""
-    z = (b - curve.get("b50", 128)) / curve.get("sigma", 16)
-    return round(65535 * 0.5 * (1 + math.erf(z / math.sqrt(2))))
+    return round(65535 * bias_phi(b, curve))
 
 
 def bias_theta(b: int, n_max: int, curve: dict) -> int:
@@ -249,6 +256,7 @@ def load_netlist(source: str | Path | dict, *, bias_scale: int = 1000) -> Netlis
         for pname, (lo, hi, default) in lib["params"].items():
             hi = n_max if pname in ("theta", "n0") else hi
             v = raw.get(pname, default)
+            exact = None
             if pname == "seed" and v is None:
                 v = 1 + ((seed + 40499 * (synapse_index + 1)) % 65535)
             if isinstance(v, dict):
@@ -257,6 +265,7 @@ def load_netlist(source: str | Path | dict, *, bias_scale: int = 1000) -> Netlis
                 b = _int(v["bias"], f"{eid}.{pname}.bias", 0, 255)
                 b = scaled_bias(b, bias_scale)
                 v = bias_p(b, curve) if pname == "p" else bias_theta(b, n_max, curve)
+                exact = bias_phi(b, curve) if pname == "p" else None
             if isinstance(v, str) and v.startswith("$"):
                 if pname not in RUNTIME:
                     raise NetlistError(f"{eid}.{pname}: only {', '.join(sorted(RUNTIME))} can be registers")
@@ -267,7 +276,7 @@ def load_netlist(source: str | Path | dict, *, bias_scale: int = 1000) -> Netlis
                     raise NetlistError(f"{eid}.{pname}: register {reg.name} starts at {reg.init}, above {hi}")
                 params[pname] = Param(reg.init, reg.name)
             else:
-                params[pname] = Param(_int(v, f"{eid}.{pname}", lo, hi))
+                params[pname] = Param(_int(v, f"{eid}.{pname}", lo, hi), exact=exact)
         if etype == "synapse":
             synapse_index += 1
         choices = {}

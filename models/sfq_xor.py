@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from . import sfq
+from .sfq_ideal import ideal_rates
 from .sfq_netlist import Netlist, bias_p, bias_theta, load_netlist, scaled_bias
 
 XOR_PATH = Path(__file__).parent / "netlists" / "xor_t1.yaml"
@@ -41,6 +42,13 @@ def rates(net: Netlist, regs: dict, *, period: int = 4, pulses: int = 4096, offs
         }
         out[(a, b)] = len(sfq.simulate(net, stim, n_slots, regs=regs).trace["y"]) / pulses
     return out
+
+
+def ideal(net: Netlist, regs: dict, *, period: int = 4) -> dict:
+    """:func:`rates` of the float ideal (spec §2.7): output pulses per input pulse."""
+    return {
+        (a, b): ideal_rates(net, {"a": a / period, "b": b / period}, regs)["y"] * period for a, b in PAIRS
+    }
 
 
 def margin(r: dict) -> float:

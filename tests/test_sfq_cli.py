@@ -37,6 +37,10 @@ def test_xor_command(cli):
     assert all(s["margin_min_over_offsets"] >= 0.12 for s in r["bias_scale"] if 950 <= s["g"] <= 1225)
     assert all(s["margin_min_over_offsets"] < 0 for s in r["bias_scale"] if s["g"] >= 1250)
     assert {x["period"]: x["margin"] for x in r["input_period"]}[8] == 0
+    # the float ideal (spec 2.7): independent pulses, leak as a steady -1/P; the golden rate doubles it
+    ideal = r["ideal_rates"]
+    assert ideal["00"] == ideal["11"] == 0 and 0.18 < ideal["01"] == ideal["10"] < 0.19
+    assert 0.18 < r["ideal_error_max"] < 0.2
 
 
 def test_core_alone_beside_the_spec_prototype(cli):
