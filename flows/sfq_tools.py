@@ -57,9 +57,14 @@ def run_xor(pulses: int, sweep_pulses: int, progress=lambda s: None) -> dict:
                 "margin": xor.margin(xor.rates(net, nominal, period=period, pulses=sweep_pulses)),
             }
         )
+    progress("slot sizes, physical mode, 20 jitter seeds")
+    slot_size = xor.slot_size_sweep(nominal)
+    clean = [x["slot_ps"] for x in slot_size if x["clean"]]
     ideal = xor.ideal(net, nominal)
     cls = xor.classify(r_nom)
     return {
+        "slot_size": slot_size,
+        "slot_size_min_clean_ps": min(clean) if clean else None,
         "ideal_rates": {f"{a}{b}": v for (a, b), v in ideal.items()},
         "ideal_error_max": max(abs(r_nom[pair] - ideal[pair]) for pair in xor.PAIRS),
         "pulses": pulses,
@@ -110,6 +115,17 @@ def cmd_xor(args) -> int:
     )
     md += "\n\n" + markdown_table(
         [[x["period"], f"{x['margin']:.3f}"] for x in r["input_period"]], ["input period (slots)", "margin"]
+    )
+    md += "\n\n" + markdown_table(
+        [[x["slot_ps"], " ".join(str(v) for v in x["lat"].values()), x["crossings"], x["count_errors"],
+          ", ".join(f"{k} {v}" for k, v in x["violations"].items()) or "0", x["coincidences"],
+          "yes" if x["clean"] else "no"] for x in r["slot_size"]],
+        ["slot (ps)", "lat per element", "slot crossings", "count errors", "violations", "coincidences",
+         "clean"],
+    )  # fmt: skip
+    md += (
+        f"\n\nphysical mode, library delays, 4 pairs x 128 pulses x 20 jitter seeds: smallest clean slot "
+        f"(no crossings, no violations) {r['slot_size_min_clean_ps']} ps"
     )
     save_results(OUT, "xor", r, md)
     print(json.dumps(r, indent=1, default=str) if args.json else md + f"\nsaved {OUT / 'xor.json'}")

@@ -12,13 +12,15 @@ hold violations.
 
 from __future__ import annotations
 
+import copy
 import heapq
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .sfq import _State, evaluate, initial_state
-from .sfq_netlist import Element, Netlist
+from .sfq import _State, evaluate, initial_state, simulate
+from .sfq_netlist import Element, Netlist, load_netlist
 
 #: library delays in ps (PyLSE v0.1.0 cells; placeholders for the neuromorphic elements)
 DELAY_PS = {
@@ -211,4 +213,46 @@ def _checks(
             out.append(("hold", e.id, t))
     for p in ports:
         last[p] = t
+    return out
+
+
+def physical_netlist(doc: dict, slot_ps: float) -> Netlist:
+    """The netlist ``doc`` at slot size ``slot_ps`` with the physical mode's golden latencies,
+    lat_e = max(1, ceil(delay_e / T_slot)) from the library delays (spec §2.8)."""
+    d = copy.deepcopy(doc)
+    d["slot_ps"] = slot_ps
+    for el in d["elements"]:
+        el["lat"] = max(1, math.ceil(round(DELAY_PS[el["type"]] / slot_ps, 9)))
+    return load_netlist(d)
+
+
+def slot_crossings(
+    net: Netlist, stim: dict, n_slots: int, regs: dict | None = None, seeds: range = range(20)
+) -> dict:
+    """Physical mode against the golden model (spec §2.8): per wire the phase
+    phi_w = median(golden slot * T - t) of the run without jitter, then for each jitter seed every
+    pulse's slot round((t + phi_w) / T) against the golden slot. Returns the crossings (pulses in
+    another slot), count errors (wires with a different number of pulses, by how many), violations
+    by kind and coincidences, summed over the seeds."""
+    T = fs(net.slot_ps)
+    golden = simulate(net, stim, n_slots, regs=regs)
+    base = simulate_timed(net, stim, n_slots, aligned=False, regs=regs, violations="record")
+    phase = {}
+    for w, t in base.times.items():
+        g = golden.trace[w]
+        if len(t) and len(t) == len(g):
+            phase[w] = int(np.median(g * T - t))
+    out = {"crossings": 0, "count_errors": 0, "violations": {}, "coincidences": 0, "runs": len(seeds)}
+    for seed in seeds:
+        r = simulate_timed(net, stim, n_slots, aligned=False, regs=regs, jitter=True, run_seed=seed,
+                           violations="record")  # fmt: skip
+        for w, t in r.times.items():
+            g = golden.trace[w]
+            if len(t) != len(g):
+                out["count_errors"] += abs(len(t) - len(g))
+            elif len(t):
+                out["crossings"] += int((np.round((t + phase.get(w, 0)) / T).astype(np.int64) != g).sum())
+        for kind, _, _ in r.violations:
+            out["violations"][kind] = out["violations"].get(kind, 0) + 1
+        out["coincidences"] += r.coincidences
     return out

@@ -41,6 +41,9 @@ def test_xor_command(cli):
     ideal = r["ideal_rates"]
     assert ideal["00"] == ideal["11"] == 0 and 0.18 < ideal["01"] == ideal["10"] < 0.19
     assert 0.18 < r["ideal_error_max"] < 0.2
+    # physical mode over slot sizes (spec 2.8): 5 and 8 ps cross slots, 10 ps is the smallest clean one
+    sizes = {x["slot_ps"]: x for x in r["slot_size"]}
+    assert sizes[5]["crossings"] > 0 and not sizes[8]["clean"] and r["slot_size_min_clean_ps"] == 10
 
 
 def test_core_alone_beside_the_spec_prototype(cli):
