@@ -200,15 +200,17 @@ GATE_LUT_RATIO, GATE_FF, GATE_HX8K_MHZ = 1.15, 92, 100.0
 CORE_TARGETS = "ice40-hx8k,ecp5-25k"
 
 
-def core_rows(netlist: str, net, targets: list[str], pnr, progress) -> list[dict]:
+def core_rows(
+    netlist: str, net, targets: list[str], pnr, progress, variants: tuple[str, ...] = ("fixed", "ports")
+) -> list[dict]:
     """The netlist's core alone (no streams, cfg or counters), its runtime registers as constants
-    and as ports, per target; for XOR T1 beside the spec's prototypes with the gates applied."""
+    ("fixed") and as ports, per target; for XOR T1 beside the spec's prototypes with the gates applied."""
     from ..hdl.sfq import SfqCore
     from .synth import synth_design
 
     rows = []
     for target in targets:
-        for regs in ("fixed", "ports"):
+        for regs in variants:
             row = {"target": target, "regs": regs, "netlist": netlist}
             try:
                 row.update(
