@@ -39,7 +39,8 @@ class _Element(wiring.Component):
     Timing: the decision of slot t is on ``out`` in slot t + lat (registered, then lat - 1 stages).
 
     With ``cnt_width`` > 0, one ``dbg_NAME`` output per debug counter of the element type
-    (``models.sfq.COUNTERS``): what the golden model counts in the slot is added, mod 2^cnt_width.
+    (``models.sfq_netlist.COUNTERS``): what the golden model counts in the slot is added, mod
+    2^cnt_width.
 
     ``state``: after elaboration, the element's state registers under the golden model's field
     names (``models.sfq`` ``_State``), for tests that start a slot from any state.
