@@ -262,9 +262,6 @@ class FusemaxArray(wiring.Component):
         # and of the parity of the epoch exp2 and PV work on, which picks each PE's score register:
         # 0 at the start, changed only when a step ends
         col_xpar = [_kept(f"xd_par_c{c}") for c in range(C)]
-        # and of front.first, which picks every PE's Q operand (R C 8 LUT inputs): with one
-        # register feeding those and the stall logic, the placer pulls it away from the control
-        col_first = [_kept(f"front_first_c{c}") for c in range(C)]
 
         def goto(state: str) -> None:
             for regs in (slot_regs, *col_slot):
@@ -272,7 +269,6 @@ class FusemaxArray(wiring.Component):
 
         def step_end():
             m.d.sync += p_ok.eq(0)
-            m.d.sync += [cf.eq(front_next.first) for cf in col_first]
             if p.interleave:
                 m.d.sync += [back.eq(front), front.eq(front_next)]
                 m.d.sync += [cp.eq(front.par) for cp in col_xpar]
@@ -302,7 +298,7 @@ class FusemaxArray(wiring.Component):
         with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
             m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
             m.d.sync += [Cat(front.last, front.keys).eq(Cat(*ahead(0, cfgp.M))), front.tlast.eq(C >= cfgp.P)]
-            m.d.sync += [cp.eq(0) for cp in col_xpar] + [cf.eq(1) for cf in col_first]
+            m.d.sync += [cp.eq(0) for cp in col_xpar]
             goto("QK")
         with m.If(is_qk):
             counted(E, lambda: goto("SC1"))
@@ -362,7 +358,7 @@ class FusemaxArray(wiring.Component):
             qr.addr.eq(Mux(is_qk & (idx != E - 1), idx + 1, 0)),
         ]
         q_lane = [
-            Mux(col_first[c], self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed()) for c in range(C)
+            Mux(front.first, self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed()) for c in range(C)
         ]
 
         # -- the PE array ---------------------------------------------------------------------
