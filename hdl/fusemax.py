@@ -183,10 +183,6 @@ class FusemaxArray(wiring.Component):
         back = Signal(desc, name="back")
         xd = back if p.interleave else front  # the epoch EX/PV work on
 
-        def ahead(kb, M) -> tuple:
-            """``last`` and ``keys`` of the epoch whose first key is ``kb``."""
-            return kb + R >= M, Cat(kb + r < M for r in range(R))
-
         def advance(d) -> data.View:
             nxt = Signal(desc, name=f"next_{d.as_value().name}")
             # Every field in one If/Else: a lone statement becomes its own ``always @*`` that
@@ -196,7 +192,8 @@ class FusemaxArray(wiring.Component):
                 m.d.comb += [
                     nxt.kb.eq(0),
                     nxt.first.eq(1),
-                    Cat(nxt.last, nxt.keys).eq(Cat(*ahead(0, M))),
+                    nxt.last.eq(R >= M),
+                    nxt.keys.eq(Cat(r < M for r in range(R))),
                     nxt.qb.eq(d.qb + C),
                     nxt.tlast.eq(d.qb + 2 * C >= P),
                     nxt.bank.eq(~d.bank),
@@ -206,7 +203,8 @@ class FusemaxArray(wiring.Component):
             with m.Else():
                 m.d.comb += [
                     nxt.kb.eq(d.kb + R),
-                    Cat(nxt.last, nxt.keys).eq(Cat(*ahead(d.kb + R, M))),
+                    nxt.last.eq(d.kb + 2 * R >= M),
+                    nxt.keys.eq(Cat(d.kb + R + r < M for r in range(R))),
                     nxt.first.eq(0),
                     nxt.par.eq(~d.par),
                 ]
@@ -297,7 +295,8 @@ class FusemaxArray(wiring.Component):
 
         with m.If(start & (self.cfg.payload.M != 0) & (self.cfg.payload.P != 0)):
             m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
-            m.d.sync += [Cat(front.last, front.keys).eq(Cat(*ahead(0, cfgp.M))), front.tlast.eq(C >= cfgp.P)]
+            m.d.sync += [front.last.eq(R >= cfgp.M), front.tlast.eq(C >= cfgp.P)]
+            m.d.sync += front.keys.eq(Cat(r < cfgp.M for r in range(R)))
             m.d.sync += [cp.eq(0) for cp in col_xpar]
             goto("QK")
         with m.If(is_qk):
