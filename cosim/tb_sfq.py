@@ -7,7 +7,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
-from ..models.sfq_netlist import CTRL
+from ..models.sfq import clear_beats
 from .testbench import StreamTestbench, check
 
 
@@ -29,9 +29,8 @@ class SfqTestbench(StreamTestbench):
             beats["i"].append(
                 {"value": int(row @ weights), **({"_after": {"cfg": int(until[k])}} if until[k] else {})}
             )
-        for slot, we, addr, data in cfg.tolist():
+        for (slot, we, addr, data), clear in zip(cfg.tolist(), clear_beats(cfg), strict=True):
             # CLEAR drops an output beat not yet taken (spec §3): it waits for its slot's beat
-            clear = we and addr == CTRL and data & 1
             after = {"i": slot, "o": slot} if clear else {"i": slot}
             beats["cfg"].append({"we": we, "addr": addr, "data": data, "_after": after})
         return beats

@@ -510,6 +510,12 @@ def check_cfg(net: Netlist, cfg: np.ndarray, n_slots: int, cnt_width: int = 0) -
             raise ValueError(f"{where}: reads of a register, SLOTS ({SLOTS:#x}), ID ({ID:#x}){dbg} only")
 
 
+def clear_beats(cfg: np.ndarray) -> np.ndarray:
+    """Which rows of ``cfg`` (``(slot, we, addr, data)``) are CLEARs: a write of bit 0 to CTRL."""
+    cfg = np.asarray(cfg, dtype=np.int64).reshape(-1, 4)
+    return (cfg[:, 1] == 1) & (cfg[:, 2] == CTRL) & (cfg[:, 3] & 1 == 1)
+
+
 def run_with_cfg(
     net: Netlist, rows: np.ndarray, cfg: np.ndarray, cnt_width: int = 0
 ) -> tuple[np.ndarray, list[int]]:
@@ -530,11 +536,13 @@ def run_with_cfg(
         before = [(t - start, name, v) for t, name, v in writes if t < end]
         return simulate(net, rows[start:end], end - start, regs=at_start, writes=before, settle=settle)
 
-    for slot, we, addr, data in np.asarray(cfg, dtype=np.int64).tolist():
-        if we and addr == CTRL:
-            if data:
-                outs.append(run(slot).dense()[1:])
-                start, at_start, writes = slot, dict(values), []
+    beats = np.asarray(cfg, dtype=np.int64).reshape(-1, 4)
+    for (slot, we, addr, data), clear in zip(beats.tolist(), clear_beats(beats), strict=True):
+        if clear:
+            outs.append(run(slot).dense()[1:])
+            start, at_start, writes = slot, dict(values), []
+        elif we and addr == CTRL:
+            pass  # CTRL without CLEAR does nothing
         elif 0 <= addr - REG_BASE < len(regs):
             name = regs[addr - REG_BASE].name
             if we:

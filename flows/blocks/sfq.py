@@ -61,7 +61,8 @@ class SfqBlock(Block):
         "cfg": (
             2, (4,),
             "int (beats, 4) cfg beats (slot, we, addr, data) in order, each taken after `slot` slots: "
-            "register writes, reads of a register, SLOTS or ID (possibly none: shape (0, 4))",
+            "register writes, CLEAR, reads of a register, SLOTS, ID or a debug counter (possibly none: "
+            "shape (0, 4))",
         ),
     }  # fmt: skip
     dump_keys = {"out": "int (slots, n_outputs) output rows 1..slots"}
@@ -117,10 +118,9 @@ class SfqBlock(Block):
         # One slot per clock: T beats take T + 1 cycles (spec §4), plus one per cfg beat between the
         # first and the last slot (cfg never coincides with a slot), and one more per CLEAR there:
         # it waits for its slot's output beat, taken the cycle after the slot.
-        cfg = stim["cfg"]
-        between = (cfg[:, 0] > 0) & (cfg[:, 0] < len(stim["pulses"]))
-        clear = (cfg[:, 1] == 1) & (cfg[:, 2] == CTRL) & (cfg[:, 3] & 1 == 1)
-        return len(stim["pulses"]) + 1 + int(between.sum()) + int((between & clear).sum())
+        slots, T = stim["cfg"][:, 0], len(stim["pulses"])
+        between = (slots > 0) & (slots < T)
+        return T + 1 + int(between.sum()) + int((between & model.clear_beats(stim["cfg"])).sum())
 
     anchors = (("golden model speed", ">= 10x PyLSE on the same circuits (spec gate)"),)
 
