@@ -233,6 +233,11 @@ def core_rows(
     return rows
 
 
+def logic_cells(r: dict):
+    """nextpnr-ice40's packed logic cells of a synthesis result ("-" elsewhere)."""
+    return (r.get("utilization") or {}).get("ICESTORM_LC", ["-"])[0]  # [used, available]
+
+
 def core_table(rows: list[dict]) -> str:
     def fmax(r: dict) -> str:
         per_seed = [f"{f:.1f}" if f else "-" for f in r.get("fmax_per_seed", {}).values()]
@@ -245,7 +250,6 @@ def core_table(rows: list[dict]) -> str:
         if "error" in r:
             out.append([r["target"], r["regs"], "-", "-", "-", "-", "-", "-", "no: " + r["error"]])
             continue
-        lc = (r.get("utilization") or {}).get("ICESTORM_LC", ["-"])[0]  # [used, available]
         ref = "-"
         if proto:
             lut_ref = proto[0] if r["target"].startswith("ice40") else proto[1]
@@ -255,7 +259,9 @@ def core_table(rows: list[dict]) -> str:
             verdict += f" (LUT4 {r['lut_ratio']:.2f}x)"
         elif proto:
             verdict = "not gated (the prototype's LFSR rule is not given)"
-        out.append([r["target"], r["regs"], r["lut4"], r["carry"], r["ff"], lc, fmax(r), ref, verdict])
+        out.append(
+            [r["target"], r["regs"], r["lut4"], r["carry"], r["ff"], logic_cells(r), fmax(r), ref, verdict]
+        )
     gate = (
         f"gate (XOR T1): <= {GATE_FF} FF, LUT4 <= {GATE_LUT_RATIO}x the prototype's, Fmax >= "
         f"{GATE_HX8K_MHZ:.0f} MHz on the HX8K"

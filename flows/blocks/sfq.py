@@ -127,7 +127,7 @@ class SfqBlock(Block):
     def figures(self, quick: bool) -> list[tuple[str, str, str]]:
         from ...models.sfq_xor import xor_net
         from ..pnr_options import PnrOptions
-        from ..sfq_tools import PROTOTYPES, core_rows, run_bench
+        from ..sfq_tools import PROTOTYPES, core_rows, logic_cells, run_bench
 
         r = run_bench(1 if quick else 3)
         rows = [
@@ -141,9 +141,9 @@ class SfqBlock(Block):
         ]
         (core,) = core_rows("xor_t1", xor_net(), ["ice40-hx8k"], PnrOptions(), lambda s: None, ("fixed",))
         lut, _, ff, hx8k = PROTOTYPES["fixed"]
-        lc = (core.get("utilization") or {}).get("ICESTORM_LC", ["-"])[0]
         ours = "not built: " + core["error"] if "error" in core else (
-            f"{core['lut4']} LUT4, {core['ff']} FF, {lc} LC, {core['fmax_mhz']:.1f} MHz (sfq core)"
+            f"{core['lut4']} LUT4, {core['ff']} FF, {logic_cells(core)} LC, "
+            f"{core['fmax_mhz']:.1f} MHz (sfq core)"
         )  # fmt: skip
         rows.append(("XOR T1 core alone, HX8K (constants)", ours, f"prototype {lut} LUT4 / {ff} FF, {hx8k}"))
         return rows
