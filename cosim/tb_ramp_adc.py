@@ -12,7 +12,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from .payload import Codec
-from .testbench import StreamTestbench, check
+from .testbench import StreamTestbench, check, interleave
 
 
 class RampAdcTestbench(StreamTestbench):
@@ -25,20 +25,13 @@ class RampAdcTestbench(StreamTestbench):
 
     def inputs(self):
         x, cfg = self.stim["inputs"], self.stim["cfg"]
-        before = cfg[:, 0] if len(cfg) else np.zeros(0, dtype=np.int64)
-        writes_until = np.searchsorted(np.sort(before), np.arange(len(x)), side="right")
-        beats = {"i": []}
-        for n, row in enumerate(x):
-            beat = {"value": [int(v) for v in row]}
-            if "cfg" in self.job["ports"] and writes_until[n]:
-                beat["_after"] = {"cfg": int(writes_until[n])}
-            beats["i"].append(beat)
+        beats = {"i": [{"value": [int(v) for v in row]} for row in x]}
         if "cfg" in self.job["ports"]:
-            order = np.argsort(before, kind="stable")
+            cfg = cfg[np.argsort(cfg[:, 0], kind="stable")] if len(cfg) else cfg
             beats["cfg"] = [
-                {"kind": int(k), "group": int(g), "addr": int(a), "data": int(d), "_after": {"i": int(b)}}
-                for b, k, g, a, d in cfg[order]
+                {"kind": int(k), "group": int(g), "addr": int(a), "data": int(d)} for _, k, g, a, d in cfg
             ]
+            interleave(beats["i"], beats["cfg"], cfg[:, 0] if len(cfg) else [])
         return beats
 
     def expected_beats(self):

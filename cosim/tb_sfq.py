@@ -8,7 +8,7 @@ import cocotb
 import numpy as np
 
 from ..models.sfq import clear_beats
-from .testbench import StreamTestbench, check
+from .testbench import StreamTestbench, check, interleave
 
 
 class SfqTestbench(StreamTestbench):
@@ -23,16 +23,13 @@ class SfqTestbench(StreamTestbench):
     def inputs(self):
         pulses, cfg = self.stim["pulses"], self.stim["cfg"]
         weights = 1 << np.arange(pulses.shape[1])
-        until = np.searchsorted(cfg[:, 0], np.arange(len(pulses)), side="right")
-        beats = {"i": [], "cfg": []}
-        for k, row in enumerate(pulses):
-            beats["i"].append(
-                {"value": int(row @ weights), **({"_after": {"cfg": int(until[k])}} if until[k] else {})}
-            )
+        beats = {"i": [{"value": int(row @ weights)} for row in pulses], "cfg": []}
         for (slot, we, addr, data), clear in zip(cfg.tolist(), clear_beats(cfg), strict=True):
             # CLEAR drops an output beat not yet taken (spec §3): it waits for its slot's beat
-            after = {"i": slot, "o": slot} if clear else {"i": slot}
-            beats["cfg"].append({"we": we, "addr": addr, "data": data, "_after": after})
+            beats["cfg"].append(
+                {"we": we, "addr": addr, "data": data, **({"_after": {"o": slot}} if clear else {})}
+            )
+        interleave(beats["i"], beats["cfg"], cfg[:, 0])
         return beats
 
     def expected_beats(self):

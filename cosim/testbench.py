@@ -28,6 +28,20 @@ SOURCE_PROBS = (1.0, 0.8, 0.5, 0.3)
 SINK_PROBS = (1.0, 0.5, 0.1)  # stall probability 0, 0.5, 0.9 (spec)
 
 
+def interleave(
+    main: list[dict], side: list[dict], slots, main_name: str = "i", side_name: str = "cfg"
+) -> None:
+    """Gate each ``side`` beat j between ``main`` beats slots[j] - 1 and slots[j] (``slots`` in rising
+    order): it waits for slots[j] main handshakes, and main beat k for every side beat of a slot up
+    to k. Adds the ``_after`` entries to the beats in place."""
+    until = np.searchsorted(np.asarray(slots, dtype=np.int64), np.arange(len(main)), side="right")
+    for k, beat in enumerate(main):
+        if until[k]:
+            beat.setdefault("_after", {})[side_name] = int(until[k])
+    for beat, slot in zip(side, slots, strict=True):
+        beat.setdefault("_after", {})[main_name] = int(slot)
+
+
 class StreamTestbench:
     """Base class: subclasses implement :meth:`inputs`, :meth:`expected_beats` and :meth:`dump`."""
 
