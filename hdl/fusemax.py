@@ -22,13 +22,13 @@ output register run on their own, so ``o`` back-pressure never stops accumulatio
 from __future__ import annotations
 
 import operator
-from functools import reduce
+from functools import partial, reduce
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..models.fusemax import D_MAX, FusemaxParams, Timing, exp2_table
+from ..models.fusemax import D_MAX, SCALE_STEPS, FusemaxParams, Timing, exp2_table
 from ..models.ints import ceil_log2
 
 __all__ = ["FusemaxArray", "cfg_layout", "out_layout"]
@@ -75,10 +75,10 @@ def _one_hot(m: Module, shape, name: str, terms: list) -> Signal:
     return out
 
 
-def _kept(name: str, shape=1) -> Signal:
-    """A register that synthesis must not merge with its equals: one copy of a control signal
-    placed near the logic it drives."""
-    return Signal(shape, name=name, attrs={"keep": 1})
+def _copy(name: str, shape=1, *, keep: bool) -> Signal:
+    """One copy of a control register for the logic near it; ``keep``: synthesis must not merge it
+    with its equals (else it may, and on a small array does)."""
+    return Signal(shape, name=name, attrs={"keep": 1} if keep else {})
 
 
 def _put(m: Module, pair: list, bit, value) -> None:
@@ -100,7 +100,7 @@ class FusemaxArray(wiring.Component):
 
     Attributes
     ----------
-    K_OVH, L_RM, L_RED, T_DIV, EX, T_HEAD, L_OUT : int
+    K_OVH, L_RM, L_RED, T_DIV, EX, SC_GAP, T_HEAD, L_OUT : int
         Timing constants (spec §3.3), as in :class:`~neurohdl.models.fusemax.Timing`.
 
     Ports
@@ -124,7 +124,7 @@ class FusemaxArray(wiring.Component):
         self.p = p = params.check()
         t = Timing.of(p)
         self.K_OVH, self.L_RM, self.L_RED, self.T_DIV = t.K_OVH, t.L_RM, t.L_RED, t.T_DIV
-        self.EX, self.T_HEAD, self.L_OUT = t.EX, t.T_HEAD, t.L_OUT
+        self.EX, self.SC_GAP, self.T_HEAD, self.L_OUT = t.EX, t.SC_GAP, t.T_HEAD, t.L_OUT
         super().__init__(
             {
                 "cfg": In(stream.Signature(cfg_layout(p))),
@@ -144,6 +144,7 @@ class FusemaxArray(wiring.Component):
         p = self.p
         m = Module()
         R, C, E, F, FB, PW, OB = p.R, p.C, p.E, p.F, p.FB, p.PW, p.OB
+        local_copy = partial(_copy, keep=p.keep_copies)
         XW = p.XW
         L_RM, L_RED = self.L_RM, self.L_RED
         tree = ceil_log2(R)
@@ -247,6 +248,13 @@ class FusemaxArray(wiring.Component):
         with m.If(ex_s3):
             m.d.sync += p_ok.eq(1)
         waits = (is_sc1 & qk_pending) | (is_pv & ~p_ok)
+        if self.SC_GAP:  # the serial scale shift still holds the last epoch's product
+            sc_wait = Signal(range(self.SC_GAP), name="sc_wait")
+            with m.If(is_sc1 & adv):
+                m.d.sync += sc_wait.eq(self.SC_GAP - 1)
+            with m.Elif(sc_wait != 0):
+                m.d.sync += sc_wait.eq(sc_wait - 1)
+            waits |= is_sc1 & (sc_wait != 0)
         if not p.interleave:
             waits |= is_qk & (idx == 0) & (pend | (front.first & full.any()))
         m.d.comb += wait.eq(waits)
@@ -256,10 +264,10 @@ class FusemaxArray(wiring.Component):
         slot_regs = {"QK": is_qk, "SC1": is_sc1, "SC2": is_sc, "PV": is_pv}
         # Each column has its own copy of the slot state, the exp2 steps, Cs and the slot tags (below),
         # all registers: a copy drives one column's PEs, not a net spanning the whole array.
-        col_slot = [{name: _kept(f"{reg.name}_c{c}") for name, reg in slot_regs.items()} for c in range(C)]
+        col_slot = [{n: local_copy(f"{reg.name}_c{c}") for n, reg in slot_regs.items()} for c in range(C)]
         # and of the parity of the epoch exp2 and PV work on, which picks each PE's score register:
         # 0 at the start, changed only when a step ends
-        col_xpar = [_kept(f"xd_par_c{c}") for c in range(C)]
+        col_xpar = [local_copy(f"xd_par_c{c}") for c in range(C)]
 
         def goto(state: str) -> None:
             for regs in (slot_regs, *col_slot):
@@ -339,7 +347,7 @@ class FusemaxArray(wiring.Component):
         col_tags = [[tags[0]] for c in range(C)]
         for c, chain in enumerate(col_tags):
             for i in range(1, len(tags)):
-                chain.append(_kept(f"tag{i}_c{c}", tag_layout))
+                chain.append(local_copy(f"tag{i}_c{c}", tag_layout))
                 m.d.sync += chain[i].eq(chain[i - 1])
         m.d.comb += qk_pending.eq(tags[1].qk)  # its product is not formed yet
 
@@ -386,25 +394,44 @@ class FusemaxArray(wiring.Component):
         with m.If(start):
             m.d.sync += [job_cs.eq(cfgp.Cs), job_sh.eq(cfgp.SH)]
         col_cs, col_sh = [], []
+        serial = p.scale_shift == "serial"
+        XS = 4 + (SCALE_STEPS if serial else 0)  # x is written at this stage of SC2
+        if serial:
+            # The serial scale shift's step k (0..SCALE_STEPS - 1) runs XS - SCALE_STEPS + k cycles
+            # after SC2: by 8 while k < SH >> 3, then by 1 from step 5 while k - 5 < SH & 7.
+            # Each column steps its PEs with its own copy of the two selects.
+            step = Signal(range(SCALE_STEPS + 1), init=SCALE_STEPS, name="scale_step")
+            step_next = Mux(tags[3].sc, 0, Mux(step == SCALE_STEPS, SCALE_STEPS, step + 1))
+            m.d.sync += step.eq(step_next)
+            col_by8, col_by1 = [], []
         for c in range(C):
-            steps = [_kept(f"{n.name}_c{c}") for n in (ex_s1, ex_s2, ex_s3)]
+            steps = [local_copy(f"{n.name}_c{c}") for n in (ex_s1, ex_s2, ex_s3)]
             m.d.sync += [steps[0].eq(ex_go), steps[1].eq(steps[0]), steps[2].eq(steps[1])]
             col_ex.append(steps)
-            cs, sh = _kept(f"Cs_c{c}", 16), _kept(f"SH_c{c}", 6)
+            cs, sh = local_copy(f"Cs_c{c}", 16), local_copy(f"SH_c{c}", 6)
             with m.If(start1):
                 m.d.sync += [cs.eq(job_cs), sh.eq(job_sh)]
             col_cs.append(cs)
             col_sh.append(sh)
+            if serial:
+                by8, by1 = local_copy(f"by8_c{c}"), local_copy(f"by1_c{c}")
+                m.d.sync += [
+                    by8.eq(step_next < sh[3:]),
+                    by1.eq((step_next >= 5) & (step_next < 5 + sh[:3])),
+                ]
+                col_by8.append(by8)
+                col_by1.append(by1)
         for r in range(R):
             for c in range(C):
-                t1, t2, t4, t5 = (col_tags[c][i] for i in (1, 2, 4, 5))
+                t1, t2, t3, tx, tx1 = (col_tags[c][i] for i in (1, 2, 3, XS, XS + 1))
                 pe_s1, pe_s2, pe_s3 = col_ex[c]
                 slot = col_slot[c]
-                # The PE's own copy of the job's SH: a register next to its scale shifter, not a
-                # net across the column in front of eight levels of logic.
-                pe_sh = _kept(f"shamt_{r}_{c}", 6)
-                with m.If(start2):
-                    m.d.sync += pe_sh.eq(col_sh[c])
+                if not serial:
+                    # The PE's own copy of the job's SH: a register next to its scale shifter,
+                    # not a net across the column in front of eight levels of logic.
+                    pe_sh = local_copy(f"shamt_{r}_{c}", 6)
+                    with m.If(start2):
+                        m.d.sync += pe_sh.eq(col_sh[c])
                 fs = [score[0][r][c], score[1][r][c]]
                 s_back = _pick(fs, col_xpar[c])
                 # Every product is registered (stage 2) behind its registered operands (stage 1),
@@ -415,6 +442,9 @@ class FusemaxArray(wiring.Component):
                 opb = Signal(signed(b_w), name=f"opb_{r}_{c}")
                 S = Signal(signed(p.W_S), name=f"S_{r}_{c}")
                 acc = Mux(t2.e0, 0, S) + prod[r][c]
+                # SC1 takes the last QK sum as it is formed, or, when it waited longer for the
+                # serial shift, from S
+                sum_hi = (Mux(t2.qk, acc, S) if serial else acc) >> split
                 # operands per slot: QK q x k, SC1 / SC2 Cs x S_hi / S_lo, PV p (unsigned,
                 # <= 2^(PW-1)) x v. SC1 comes two cycles after the last QK slot, as that slot's
                 # sum is formed: it takes the sum itself, SC2 the sum in S.
@@ -425,26 +455,34 @@ class FusemaxArray(wiring.Component):
                 )  # fmt: skip
                 mul_b = _one_hot(
                     m, signed(b_w), f"mul_b_{r}_{c}",
-                    [(slot["QK"], self.k.payload[r]), (slot["SC1"], acc >> split),
+                    [(slot["QK"], self.k.payload[r]), (slot["SC1"], sum_hi),
                      (slot["SC2"], S[:split]), (slot["PV"], self.v.payload[r])],
                 )  # fmt: skip
                 m.d.sync += [opa.eq(mul_a), opb.eq(mul_b), prod[r][c].eq(opa * opb)]
                 # SC: x = sat((S Cs) >> SH) in log2 units with FB fraction bits, exact in two passes:
                 # Cs S_hi waits in ``hi`` while Cs S_lo is formed; the sum is registered (stage 3),
-                # shifted by 8 (SH >> 3) (stage 4), by SH & 7 and saturated into ``x`` (stage 5),
-                # then written to the score register: the shifter and the score register, which
-                # sits near its many readers, are a register apart. Floors of floors compose, so
-                # the two shifts are one.
+                # then shifted, saturated into ``x`` (stage XS + 1) and written to the score
+                # register: the shifter and the score register, which sits near its many readers,
+                # are a register apart. Floors of floors compose, so the shift may be cut in steps.
                 hi = Signal.like(prod[r][c], name=f"hi_{r}_{c}")
                 full_p = Signal(signed(a_w + b_w + split + 1), name=f"sp_{r}_{c}")
-                coarse = Signal.like(full_p, name=f"sc_{r}_{c}")
-                m.d.sync += [full_p.eq((hi << split) + prod[r][c]), coarse.eq(full_p >> (pe_sh[3:] << 3))]
-                scaled = coarse >> pe_sh[:3]
+                scaled = Signal.like(full_p, name=f"sc_{r}_{c}")
+                if serial:  # a shift register, loaded at stage 3, stepped by its column
+                    m.d.sync += full_p.eq((hi << split) + prod[r][c])
+                    with m.If(t3.sc):
+                        m.d.sync += scaled.eq(full_p)
+                    with m.Elif(col_by8[c]):
+                        m.d.sync += scaled.eq(scaled >> 8)
+                    with m.Elif(col_by1[c]):
+                        m.d.sync += scaled.eq(scaled >> 1)
+                else:  # by 8 (SH >> 3) at stage 4, by SH & 7 as x is saturated
+                    m.d.sync += [full_p.eq((hi << split) + prod[r][c]), scaled.eq(full_p >> (pe_sh[3:] << 3))]
+                    scaled = scaled >> pe_sh[:3]
                 top = scaled[XW - 1 :]  # in range when these bits are all equal (the sign)
-                # x is kept until the next SC2 slot: the max tree reads it at stage 6, not the score
-                # register, which would need a pick by parity first
+                # x is kept until the next SC2 slot: the max tree reads it a stage later, not the
+                # score register, which would need a pick by parity first
                 x = xs[r][c]
-                with m.If(t4.sc):
+                with m.If(tx.sc):
                     m.d.sync += x.eq(
                         Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
                     )
@@ -468,8 +506,8 @@ class FusemaxArray(wiring.Component):
                 p_val = Mux(zero, 0, t_reg >> s_reg)
                 with m.If(t2.qk):
                     m.d.sync += S.eq(acc)
-                with m.If(t5.sc):
-                    _put(m, fs, t5.par, x)
+                with m.If(tx1.sc):
+                    _put(m, fs, tx1.par, x)
                 with m.If(pe_s3):
                     _put(m, fs, col_xpar[c], p_val)
                 with m.If(t1.sc):  # SC2 at stage 1: SC1's product is out
@@ -499,8 +537,8 @@ class FusemaxArray(wiring.Component):
         rnv_rd = []  # per column: the divider's read port
         for c in range(C):
             ct = col_tags[c]
-            t6, tM, tL = ct[6], ct[L_RM], ct[L_RED]
-            col_x = [Mux(t6.mask[r], xs[r][c], x_min) for r in range(R)]
+            tM, tL = ct[L_RM], ct[L_RED]
+            col_x = [Mux(ct[XS + 2].mask[r], xs[r][c], x_min) for r in range(R)]
             col_p = [_pick([score[0][r][c], score[1][r][c]], ct[2].par)[:PW] for r in range(R)]
             lm = _tree(m, col_x, lambda a, b: Mux(a > b, a, b), f"max{c}")
             pv = [prod[r][c][: PW + 9].as_signed() for r in range(R)]  # p v fits PW + 9 bits

@@ -21,6 +21,10 @@ EXP2_METHODS = ("lut", "ipoly3", "ipoly2")
 # "column": a restoring divider per column, all in lock-step; "shared": one for every column in
 # turn (C times the division time for about 1/C of the dividers' LUTs, for small FPGAs)
 DIVIDERS = ("column", "shared")
+# How a PE shifts S Cs right by SH: "barrel", a two-stage shifter (one cycle); "serial", one shift
+# register per PE stepping by 8 then by 1 (SCALE_STEPS cycles, a quarter of the LUTs, for small FPGAs)
+SCALE_SHIFTS = ("barrel", "serial")
+SCALE_STEPS = 5 + 7  # SH <= 47: at most five steps by 8, then at most seven by 1
 D_MAX = 63  # numpy shifts by >= 64 are undefined; any clamp >= the RNV width gives the same bits
 
 
@@ -44,6 +48,10 @@ class FusemaxParams:
     exp2: str = "lut"
     interleave: bool = True
     divider: str = "column"
+    scale_shift: str = "barrel"
+    # per-column and per-PE copies of control registers kept apart for routing (large arrays);
+    # False lets synthesis merge them and drop their unused bits (small FPGAs, fewer flip-flops)
+    keep_copies: bool = True
 
     def check(self) -> FusemaxParams:
         for name, lo, hi in (
@@ -62,6 +70,8 @@ class FusemaxParams:
             raise ValueError(f"exp2 = {self.exp2!r}: use one of {', '.join(EXP2_METHODS)}")
         if self.divider not in DIVIDERS:
             raise ValueError(f"divider = {self.divider!r}: use one of {', '.join(DIVIDERS)}")
+        if self.scale_shift not in SCALE_SHIFTS:
+            raise ValueError(f"scale_shift = {self.scale_shift!r}: use one of {', '.join(SCALE_SHIFTS)}")
         if self.exp2 == "lut":
             if not 4 <= self.FB <= 10:
                 raise ValueError(f"FB = {self.FB} is outside 4..10 for exp2 'lut'")
@@ -295,8 +305,10 @@ class Timing:
     rounding, shift). exp2 uses no multiplier and runs beside the slots: it starts when its
     epoch's running max is in the PEs.
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (operand and
-    product registers, sum, two shift stages, saturation, max tree, integer ceil); exp2 starts
-    ``L_RM + 1`` cycles after at the earliest.
+    product registers, sum, two shift stages or the load and SCALE_STEPS steps of the serial
+    shift, saturation, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles after at the earliest.
+    ``SC_GAP``: with the serial scale shift, cycles from one SC1 slot to the next at the least (the
+    PE's shift register holds one epoch's product until its x is taken); 0: no such wait.
     ``L_RED``: stages from a PV slot to its RNV write (operand and product registers, add tree, two
     sum registers, while RNV is read, latched and shifted).
     ``T_DIV``: cycles per output beat (read, latch the block RAM's output, load, 9 + OB restoring
@@ -311,6 +323,7 @@ class Timing:
     L_RED: int
     T_DIV: int
     EX: int
+    SC_GAP: int = 0
     T_HEAD: int = 1
     L_OUT: int = 1
 
@@ -319,7 +332,9 @@ class Timing:
         tree = ceil_log2(p.R)
         steps = 9 + p.OB
         t_div = steps + 4 if p.divider == "column" else 2 + p.C * (steps + 3)
-        return cls(K_OVH=3, L_RM=7 + tree, L_RED=4 + tree, T_DIV=t_div, EX=4)
+        shift = SCALE_STEPS if p.scale_shift == "serial" else 0
+        gap = shift + 1 if shift else 0
+        return cls(K_OVH=3, L_RM=7 + tree + shift, L_RED=4 + tree, T_DIV=t_div, EX=4, SC_GAP=gap)
 
 
 def _check_runtime(M: int, P: int) -> None:
@@ -356,13 +371,14 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
     now = 1
     bank_clear = [0, 0]
     ready = 0  # cycle the back epoch's running max is in the PEs
+    sc1 = -t.SC_GAP  # the last SC1 slot
     for g in range(G + 1):
         front, back = g < G, g >= 1
         if back:
             tile, j = divmod(g - 1, M1)
             ex1 = max(now, ready, bank_clear[tile & 1] if j == 0 else 0)
         if front:
-            sc1 = now + p.E + 1
+            sc1 = max(now + p.E + 1, sc1 + t.SC_GAP)
             now = sc1 + 2
             ready = sc1 + 1 + t.L_RM + 1
         if back:

@@ -9,20 +9,26 @@ from neurohdl.models import fusemax as fm
 
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("interleave, divider", [("true", "column"), ("false", "column"), ("true", "shared")])
-def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider):
-    cfg = registry.resolve("fusemax", preset="tiny", sets=[f"interleave={interleave}", f"divider={divider}"])
+@pytest.mark.parametrize(
+    "interleave, divider, shift",
+    [("true", "column", "barrel"), ("false", "column", "barrel"), ("true", "shared", "barrel"),
+     ("true", "shared", "serial")],
+)  # fmt: skip
+def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider, shift):
+    sets = [f"interleave={interleave}", f"divider={divider}", f"scale_shift={shift}"]
+    cfg = registry.resolve("fusemax", preset="tiny", sets=sets)
     res = run_cosim(cfg, sim=sim, seed=3, vectors=12, build_root=build_root)
     assert res.passed, f"{sim}: {res.mismatches[:1]}; log {res.log}"
     assert res.received == res.expected  # every beat once: none dropped, none duplicated
     assert res.sent["cfg"] == 12
 
 
-@pytest.mark.parametrize("interleave", ["true", "false"])
-def test_cycles_equal_the_model_without_backpressure(build_root, interleave):
+@pytest.mark.parametrize("interleave, shift", [("true", "barrel"), ("false", "barrel"), ("true", "serial")])
+def test_cycles_equal_the_model_without_backpressure(build_root, interleave, shift):
     """perf_busy == cycles() is checked inside the testbench; here the handshake-measured span of
-    all jobs equals the model's too."""
-    cfg = registry.resolve("fusemax", preset="tiny", sets=[f"interleave={interleave}", "M=23", "P=5"])
+    all jobs equals the model's too (the tiny preset's E = 7 makes the serial scale shift wait)."""
+    sets = [f"interleave={interleave}", f"scale_shift={shift}", "M=23", "P=5"]
+    cfg = registry.resolve("fusemax", preset="tiny", sets=sets)
     res = run_cosim(cfg, sim="verilator", seed=2, vectors=9, backpressure=False, build_root=build_root)
     assert res.passed, res.mismatches[:1]
     assert res.cycles == res.model_cycles
@@ -58,6 +64,7 @@ def test_random_builds(build_root, seed):
         f"M={rng.integers(1, 300)}",
         f"P={rng.integers(1, 40)}",
         f"divider={'shared' if seed % 4 >= 2 else 'column'}",
+        f"scale_shift={rng.choice(fm.SCALE_SHIFTS)}",
     ]
     cfg = registry.resolve("fusemax", sets=sets)
     sim = "verilator" if seed % 2 else "icarus"

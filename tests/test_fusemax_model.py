@@ -131,7 +131,7 @@ def test_closed_form_equals_the_replay(interleave, divider):
         p = fm.FusemaxParams(
             R=int(rng.integers(1, 17)), C=int(rng.integers(1, 9)), E=int(rng.integers(1, 80)),
             F=int(rng.integers(1, 80)), OB=int(rng.choice([0, 8])), interleave=interleave,
-            divider=divider,
+            divider=divider, scale_shift=str(rng.choice(fm.SCALE_SHIFTS)),
         )  # fmt: skip
         M, P = int(rng.integers(1, 400)), int(rng.integers(1, 60))
         closed = fm.cycles_formula(M, P, p)

@@ -89,6 +89,23 @@ def test_saturated_scores_in_back_to_back_epochs():
         check(fm.FusemaxParams(R=1, C=1, E=2, F=1, M_MAX=8, P_MAX=8, interleave=il), [(Q, K, V, 30000, 12)])
 
 
+@pytest.mark.parametrize("interleave", [True, False])
+def test_serial_scale_shift_every_sh_and_the_wait_for_it(interleave):
+    """The serial scale shift at every SH class (steps by 8 only, by 1 only, both, none, the most)
+    and E = 1, where SC1 must wait SC_GAP cycles for the last epoch's shift and then take the QK sum
+    from S, not as it is formed (the bug this caught)."""
+    rng = np.random.default_rng(11)
+    p = fm.FusemaxParams(R=2, C=2, E=1, F=2, M_MAX=16, P_MAX=8, interleave=interleave, scale_shift="serial")
+    assert fm.cycles(7, 3, p) > fm.cycles(7, 3, fm.FusemaxParams(**{**p.__dict__, "scale_shift": "barrel"}))
+    Q, K, V = (rng.integers(-128, 128, shape) for shape in ((3, 1), (7, 1), (7, 2)))
+    jobs = [
+        (Q, K, V, Cs, SH)
+        for Cs, SH in ((65535, 0), (40000, 3), (50000, 8), (30000, 13), (65535, 40), (65535, 47), (12345, 29))
+    ]
+    check(p, jobs)
+    check(p, jobs, seed=5, gap=0.3)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_small_builds_and_jobs(seed):
     rng = np.random.default_rng(seed)
@@ -97,6 +114,7 @@ def test_random_small_builds_and_jobs(seed):
     p = fm.FusemaxParams(
         R=R, C=C, E=E, F=F, M_MAX=40, P_MAX=20, OB=int(rng.choice([0, 8])), interleave=bool(seed % 2),
         exp2=str(rng.choice(["lut", "ipoly3"])), divider="shared" if seed % 4 >= 2 else "column",
+        scale_shift=str(rng.choice(fm.SCALE_SHIFTS)),
     )  # fmt: skip
     jobs = []
     for _ in range(3):

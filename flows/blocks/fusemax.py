@@ -66,6 +66,14 @@ class FusemaxBlock(Block):
         Param("exp2", str, "lut", "2^frac generator (ROM contents)", choices=model.EXP2_METHODS),
         Param("interleave", bool, True, "Epoch-interleaved schedule (False: serial)"),
         Param("divider", str, "column", "Divider per column, or one 'shared' by all", choices=model.DIVIDERS),
+        Param(
+            "scale_shift",
+            str,
+            "barrel",
+            "Scale shift by SH: a barrel shifter per PE, or a 'serial' shift register (12 cycles, less area)",
+            choices=model.SCALE_SHIFTS,
+        ),  # fmt: skip
+        Param("keep_copies", bool, True, "Keep control copies per column apart (False: synthesis may merge)"),
         Param("M", int, 40, "Stimulus: keys of the first job", 0, 65536),
         Param("P", int, 12, "Stimulus: queries of the first job", 0, 65536),
         Param("t", float, 2.0, "Stimulus: temperature of Q (Q = t N(0,1), K, V = N(0,1), int8)", 0.0, 100.0),
