@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import operator
 from functools import partial, reduce
+from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
@@ -244,8 +245,12 @@ class FusemaxArray(wiring.Component):
         if p.interleave:
             ex_ok &= ~(xd.first & full.bit_select(xd.bank, 1))
         m.d.comb += ex_go.eq(ex_ok)
-        m.d.sync += [ex_s1.eq(ex_go), ex_s2.eq(ex_s1), ex_s3.eq(ex_s2)]
-        with m.If(ex_s3):
+        # exp2 shared by a column's PEs takes its rows in turn: row k starts at ex_go + k
+        shared_ex = p.exp2_unit == "column"
+        ex_chain = [ex_go, ex_s1, ex_s2, ex_s3]
+        ex_chain += [Signal(name=f"ex_s{i}") for i in range(4, R + 3)] if shared_ex else []
+        m.d.sync += [b.eq(a) for a, b in zip(ex_chain[:-1], ex_chain[1:], strict=True)]
+        with m.If(ex_chain[-1]):
             m.d.sync += p_ok.eq(1)
         waits = (is_sc1 & qk_pending) | (is_pv & ~p_ok)
         if self.SC_GAP:  # the serial scale shift still holds the last epoch's product
@@ -383,7 +388,7 @@ class FusemaxArray(wiring.Component):
         sbits = ceil_log2(PW + 1)
 
         xs = [[Signal(signed(XW), name=f"x_{r}_{c}") for c in range(C)] for r in range(R)]
-        col_ex = []  # per column: ex_s1, ex_s2, ex_s3
+        col_ex = []  # per column: ex_s1, ex_s2, ... (ex_chain[1:])
         # The job's Cs and SH reach the PEs through a tree of registers (the cfg beat, then a
         # copy per column, then SH per PE), one hop per cycle after the cfg handshake: a single
         # source spanning an 8 x 8 array is 17 ns of routing. The first scale pass that reads
@@ -405,8 +410,8 @@ class FusemaxArray(wiring.Component):
             m.d.sync += step.eq(step_next)
             col_by8, col_by1 = [], []
         for c in range(C):
-            steps = [local_copy(f"{n.name}_c{c}") for n in (ex_s1, ex_s2, ex_s3)]
-            m.d.sync += [steps[0].eq(ex_go), steps[1].eq(steps[0]), steps[2].eq(steps[1])]
+            steps = [local_copy(f"{n.name}_c{c}") for n in ex_chain[1:]]
+            m.d.sync += [b.eq(a) for a, b in zip([ex_go, *steps[:-1]], steps, strict=True)]
             col_ex.append(steps)
             cs, sh = local_copy(f"Cs_c{c}", 16), local_copy(f"SH_c{c}", 6)
             with m.If(start1):
@@ -421,10 +426,76 @@ class FusemaxArray(wiring.Component):
                 ]
                 col_by8.append(by8)
                 col_by1.append(by1)
+
+        def exp2_unit(suffix: str, x, c: int, pipelined: bool = False) -> SimpleNamespace:
+            """exp2's registers and ROM for the score ``x`` (a PE's, or the row a column's unit is
+            on) in column c: ``p`` is its result in the cycle after step 2; ``pipelined``: a new
+            score may start every cycle (s and the zero flag move on at step 2).
+            Start: y = x - (r << FB) <= 0; ROM address f = y mod 2^FB = x mod 2^FB, shift
+            s = -(y >> FB) = r - (x >> FB): a short subtract, no carry through the fraction."""
+            s_val = Mux(col_xpar[c], r_ep[1][c], r_ep[0][c]) - x[FB:XW].as_signed()
+            rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=table)
+            m.submodules[f"exp2_{suffix}"] = rom
+            rp = rom.read_port()
+            m.d.comb += rp.addr.eq(x[:FB])
+            u = SimpleNamespace(s_val=s_val, rp=rp)
+            u.s_raw = Signal.like(s_val, name=f"s_{suffix}")
+            u.masked = Signal(name=f"m_{suffix}")
+            u.s_reg = Signal(sbits, name=f"sh_{suffix}")
+            u.zero = Signal(name=f"z_{suffix}")
+            # step 1: T[f] latched (a block RAM's output is slow), s clamped; step 2:
+            # t = T[f] + 2^s / 2; then p = t >> s, or 0 (underflow or masked key), is written.
+            # The rounding bit 2^(s-1) is a decoder.
+            u.half = Cat(*(u.s_reg == i + 1 for i in range(PW)))
+            u.t_rom = Signal(PW, name=f"tr_{suffix}")
+            u.t_reg = Signal(PW + 1, name=f"t_{suffix}")
+            u.s_out, u.z_out = (
+                (Signal(sbits, name=f"sho_{suffix}"), Signal(name=f"zo_{suffix}"))
+                if pipelined
+                else (u.s_reg, u.zero)
+            )
+            u.p = Mux(u.z_out, 0, u.t_reg >> u.s_out)
+            return u
+
+        def exp2_steps(u: SimpleNamespace, go, step1, step2, masked) -> None:
+            with m.If(go):
+                m.d.sync += [u.s_raw.eq(u.s_val), u.masked.eq(masked)]
+            with m.If(step1):
+                m.d.sync += [
+                    u.t_rom.eq(u.rp.data),
+                    u.s_reg.eq(Mux(u.s_raw >= PW, PW, u.s_raw)),
+                    u.zero.eq((u.s_raw >= PW) | u.masked),
+                ]
+            with m.If(step2):
+                m.d.sync += u.t_reg.eq(u.t_rom + u.half)
+                if u.s_out is not u.s_reg:
+                    m.d.sync += [u.s_out.eq(u.s_reg), u.z_out.eq(u.zero)]
+
+        # A column's shared exp2 unit: row k starts at ex_go + k (its score picked by that pulse)
+        # and its p is written to the PE at ex_go + k + 3.
+        col_exp2, col_ex_write = [], []
+        for c in range(C) if shared_ex else ():
+            go = [ex_go, *col_ex[c][: R - 1]]
+            x_row = _one_hot(
+                m, signed(W_SCORE), f"ex_x{c}",
+                [(g, _pick([score[0][r][c], score[1][r][c]], col_xpar[c])) for r, g in enumerate(go)],
+            )  # fmt: skip
+            u = exp2_unit(f"c{c}", x_row, c, pipelined=True)
+            masked = reduce(operator.or_, [g & ~xd.keys[r] for r, g in enumerate(go)])
+            exp2_steps(
+                u,
+                reduce(operator.or_, go),
+                reduce(operator.or_, col_ex[c][:R]),
+                reduce(operator.or_, col_ex[c][1 : R + 1]),
+                masked,
+            )
+            col_exp2.append(u)
+            col_ex_write.append(col_ex[c][2 : R + 2])
+
         for r in range(R):
             for c in range(C):
                 t1, t2, t3, tx, tx1 = (col_tags[c][i] for i in (1, 2, 3, XS, XS + 1))
-                pe_s1, pe_s2, pe_s3 = col_ex[c]
+                pe_s1, pe_s2, pe_s3 = col_ex[c][:3]
                 slot = col_slot[c]
                 if not serial:
                     # The PE's own copy of the job's SH: a register next to its scale shifter,
@@ -486,42 +557,18 @@ class FusemaxArray(wiring.Component):
                     m.d.sync += x.eq(
                         Mux(top.all() | ~top.any(), scaled[:XW].as_signed(), Mux(scaled[-1], x_min, x_max))
                     )
-                # ex_go: y = x - (r << FB) <= 0; ROM address f = y mod 2^FB = x mod 2^FB, shift
-                # s = -(y >> FB) = r - (x >> FB): a short subtract, no carry through the fraction
-                s_val = Mux(col_xpar[c], r_ep[1][c], r_ep[0][c]) - s_back[FB:XW].as_signed()
-                rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=table)
-                m.submodules[f"exp2_{r}_{c}"] = rom
-                rp = rom.read_port()
-                m.d.comb += rp.addr.eq(s_back[:FB])
-                s_raw = Signal.like(s_val, name=f"s_{r}_{c}")
-                masked = Signal(name=f"m_{r}_{c}")
-                s_reg = Signal(sbits, name=f"sh_{r}_{c}")
-                zero = Signal(name=f"z_{r}_{c}")
-                # ex_s1: T[f] latched (a block RAM's output is slow), s clamped; ex_s2:
-                # t = T[f] + 2^s / 2; ex_s3: p = t >> s, or 0 (underflow or masked key), written.
-                # The rounding bit 2^(s-1) is a decoder.
-                half = Cat(*(s_reg == i + 1 for i in range(PW)))
-                t_rom = Signal(PW, name=f"tr_{r}_{c}")
-                t_reg = Signal(PW + 1, name=f"t_{r}_{c}")
-                p_val = Mux(zero, 0, t_reg >> s_reg)
+                if not shared_ex:
+                    ex = exp2_unit(f"{r}_{c}", s_back, c)
                 with m.If(t2.qk):
                     m.d.sync += S.eq(acc)
                 with m.If(tx1.sc):
                     _put(m, fs, tx1.par, x)
-                with m.If(pe_s3):
-                    _put(m, fs, col_xpar[c], p_val)
+                with m.If(col_ex_write[c][r] if shared_ex else pe_s3):
+                    _put(m, fs, col_xpar[c], (col_exp2[c] if shared_ex else ex).p)
                 with m.If(t1.sc):  # SC2 at stage 1: SC1's product is out
                     m.d.sync += hi.eq(prod[r][c])
-                with m.If(ex_go):
-                    m.d.sync += [s_raw.eq(s_val), masked.eq(~xd.keys[r])]
-                with m.If(pe_s1):
-                    m.d.sync += [
-                        t_rom.eq(rp.data),
-                        s_reg.eq(Mux(s_raw >= PW, PW, s_raw)),
-                        zero.eq((s_raw >= PW) | masked),
-                    ]
-                with m.If(pe_s2):
-                    m.d.sync += t_reg.eq(t_rom + half)
+                if not shared_ex:
+                    exp2_steps(ex, ex_go, pe_s1, pe_s2, ~xd.keys[r])
 
         # -- column trees and the correction row ------------------------------------------------
         # SC2 slot -> x in the PEs at stage 6 -> max tree -> ceil -> new running max at stage L_RM.

@@ -25,6 +25,9 @@ DIVIDERS = ("column", "shared")
 # register per PE stepping by 8 then by 1 (SCALE_STEPS cycles, a quarter of the LUTs, for small FPGAs)
 SCALE_SHIFTS = ("barrel", "serial")
 SCALE_STEPS = 5 + 7  # SH <= 47: at most five steps by 8, then at most seven by 1
+# Where exp2 runs: "pe", a ROM and rounding shifter in every PE; "column", one per column taking
+# its R rows in turn (R - 1 more cycles, 1/R of the block RAMs)
+EXP2_UNITS = ("pe", "column")
 D_MAX = 63  # numpy shifts by >= 64 are undefined; any clamp >= the RNV width gives the same bits
 
 
@@ -49,6 +52,7 @@ class FusemaxParams:
     interleave: bool = True
     divider: str = "column"
     scale_shift: str = "barrel"
+    exp2_unit: str = "pe"
     # per-column and per-PE copies of control registers kept apart for routing (large arrays);
     # False lets synthesis merge them and drop their unused bits (small FPGAs, fewer flip-flops)
     keep_copies: bool = True
@@ -72,6 +76,8 @@ class FusemaxParams:
             raise ValueError(f"divider = {self.divider!r}: use one of {', '.join(DIVIDERS)}")
         if self.scale_shift not in SCALE_SHIFTS:
             raise ValueError(f"scale_shift = {self.scale_shift!r}: use one of {', '.join(SCALE_SHIFTS)}")
+        if self.exp2_unit not in EXP2_UNITS:
+            raise ValueError(f"exp2_unit = {self.exp2_unit!r}: use one of {', '.join(EXP2_UNITS)}")
         if self.exp2 == "lut":
             if not 4 <= self.FB <= 10:
                 raise ValueError(f"FB = {self.FB} is outside 4..10 for exp2 'lut'")
@@ -302,8 +308,8 @@ class Timing:
     ``K_OVH``: non-MAC cycles per epoch: two scale passes on the PE's one multiplier and the cycle
     before them in which the last QK product is added.
     ``EX``: cycles from exp2's start to the first PV slot that can use its p (ROM read, latch,
-    rounding, shift). exp2 uses no multiplier and runs beside the slots: it starts when its
-    epoch's running max is in the PEs.
+    rounding, shift; R - 1 more when a column's PEs share one exp2 unit). exp2 uses no
+    multiplier and runs beside the slots: it starts when its epoch's running max is in the PEs.
     ``L_RM``: stages from the second scale slot to the new running max in the PEs (operand and
     product registers, sum, two shift stages or the load and SCALE_STEPS steps of the serial
     shift, saturation, max tree, integer ceil); exp2 starts ``L_RM + 1`` cycles after at the earliest.
@@ -334,7 +340,8 @@ class Timing:
         t_div = steps + 4 if p.divider == "column" else 2 + p.C * (steps + 3)
         shift = SCALE_STEPS if p.scale_shift == "serial" else 0
         gap = shift + 1 if shift else 0
-        return cls(K_OVH=3, L_RM=7 + tree + shift, L_RED=4 + tree, T_DIV=t_div, EX=4, SC_GAP=gap)
+        ex = 4 + (p.R - 1 if p.exp2_unit == "column" else 0)
+        return cls(K_OVH=3, L_RM=7 + tree + shift, L_RED=4 + tree, T_DIV=t_div, EX=ex, SC_GAP=gap)
 
 
 def _check_runtime(M: int, P: int) -> None:

@@ -15,7 +15,11 @@ from neurohdl.models import fusemax as fm
      ("true", "shared", "serial")],
 )  # fmt: skip
 def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider, shift):
+    """The last case is the small-FPGA build (as the up5k preset): serial scale shift, exp2 per
+    column, control copies that synthesis may merge."""
     sets = [f"interleave={interleave}", f"divider={divider}", f"scale_shift={shift}"]
+    if shift == "serial":
+        sets += ["exp2_unit=column", "keep_copies=false"]
     cfg = registry.resolve("fusemax", preset="tiny", sets=sets)
     res = run_cosim(cfg, sim=sim, seed=3, vectors=12, build_root=build_root)
     assert res.passed, f"{sim}: {res.mismatches[:1]}; log {res.log}"
@@ -65,6 +69,7 @@ def test_random_builds(build_root, seed):
         f"P={rng.integers(1, 40)}",
         f"divider={'shared' if seed % 4 >= 2 else 'column'}",
         f"scale_shift={rng.choice(fm.SCALE_SHIFTS)}",
+        f"exp2_unit={rng.choice(fm.EXP2_UNITS)}",
     ]
     cfg = registry.resolve("fusemax", sets=sets)
     sim = "verilator" if seed % 2 else "icarus"

@@ -90,12 +90,24 @@ def test_saturated_scores_in_back_to_back_epochs():
 
 
 @pytest.mark.parametrize("interleave", [True, False])
-def test_serial_scale_shift_every_sh_and_the_wait_for_it(interleave):
+@pytest.mark.parametrize("exp2_unit", fm.EXP2_UNITS)
+def test_serial_scale_shift_every_sh_and_the_wait_for_it(interleave, exp2_unit):
     """The serial scale shift at every SH class (steps by 8 only, by 1 only, both, none, the most)
     and E = 1, where SC1 must wait SC_GAP cycles for the last epoch's shift and then take the QK sum
-    from S, not as it is formed (the bug this caught)."""
+    from S, not as it is formed (the bug this caught); with exp2 per PE and per column (whose rows
+    overlap in its pipeline: each row's s and zero flag must move on with it, the other bug)."""
     rng = np.random.default_rng(11)
-    p = fm.FusemaxParams(R=2, C=2, E=1, F=2, M_MAX=16, P_MAX=8, interleave=interleave, scale_shift="serial")
+    p = fm.FusemaxParams(
+        R=3,
+        C=2,
+        E=1,
+        F=2,
+        M_MAX=16,
+        P_MAX=8,
+        interleave=interleave,
+        scale_shift="serial",
+        exp2_unit=exp2_unit,
+    )
     assert fm.cycles(7, 3, p) > fm.cycles(7, 3, fm.FusemaxParams(**{**p.__dict__, "scale_shift": "barrel"}))
     Q, K, V = (rng.integers(-128, 128, shape) for shape in ((3, 1), (7, 1), (7, 2)))
     jobs = [
@@ -114,7 +126,7 @@ def test_random_small_builds_and_jobs(seed):
     p = fm.FusemaxParams(
         R=R, C=C, E=E, F=F, M_MAX=40, P_MAX=20, OB=int(rng.choice([0, 8])), interleave=bool(seed % 2),
         exp2=str(rng.choice(["lut", "ipoly3"])), divider="shared" if seed % 4 >= 2 else "column",
-        scale_shift=str(rng.choice(fm.SCALE_SHIFTS)),
+        scale_shift=str(rng.choice(fm.SCALE_SHIFTS)), exp2_unit=str(rng.choice(fm.EXP2_UNITS)),
     )  # fmt: skip
     jobs = []
     for _ in range(3):

@@ -73,6 +73,7 @@ class FusemaxBlock(Block):
             "Scale shift by SH: a barrel shifter per PE, or a 'serial' shift register (12 cycles, less area)",
             choices=model.SCALE_SHIFTS,
         ),  # fmt: skip
+        Param("exp2_unit", str, "pe", "exp2 ROM and shifter per PE or per column", choices=model.EXP2_UNITS),
         Param("keep_copies", bool, True, "Keep control copies per column apart (False: synthesis may merge)"),
         Param("M", int, 40, "Stimulus: keys of the first job", 0, 65536),
         Param("P", int, 12, "Stimulus: queries of the first job", 0, 65536),
