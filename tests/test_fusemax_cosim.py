@@ -27,6 +27,14 @@ def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider,
     assert res.sent["cfg"] == 12
 
 
+def test_up5k_preset_in_verilator(build_root):
+    """The build users synthesise for the UP5K (2 x 4, E = F = 64, every small-FPGA option)."""
+    cfg = registry.resolve("fusemax", preset="up5k")
+    res = run_cosim(cfg, sim="verilator", seed=1, vectors=4, build_root=build_root)
+    assert res.passed, f"{res.mismatches[:1]}; log {res.log}"
+    assert res.received == res.expected
+
+
 @pytest.mark.parametrize("interleave, shift", [("true", "barrel"), ("false", "barrel"), ("true", "serial")])
 def test_cycles_equal_the_model_without_backpressure(build_root, interleave, shift):
     """perf_busy == cycles() is checked inside the testbench; here the handshake-measured span of
