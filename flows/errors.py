@@ -19,3 +19,12 @@ class MissingToolError(NeurohdlError):
 
 class CheckFailed(NeurohdlError):
     exit_code = EXIT_MISMATCH
+
+
+class DoesNotFit(CheckFailed):
+    """A design too large for its device; ``usage`` holds what synthesis (and packing) counted, in
+    the keys of a synthesis result (``lut4``, ``ff``, ``carry``, ``bram``, ``dsp``, ``utilization``)."""
+
+    def __init__(self, message: str, usage: dict):
+        super().__init__(message)
+        self.usage = usage

@@ -13,7 +13,7 @@ import numpy as np
 from ..models import fusemax as fm
 from . import registry
 from .blocks.fusemax import FPGA_BASELINES
-from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError
+from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError, DoesNotFit
 from .pnr_options import PnrOptions, add_pnr_arguments, pnr_of
 from .progress import progress
 from .results import markdown_table, save_results
@@ -302,6 +302,8 @@ def fpga_point(target: str, sets: list[str], pnr: PnrOptions, progress) -> list[
         row = {"target": target, "design": design, "R": p.R, "C": p.C, "u": u_design}
         try:
             row.update(run())
+        except DoesNotFit as e:  # what it needs, beside what it lacks
+            row.update(e.usage, error=str(e))
         except CheckFailed as e:
             row["error"] = str(e)
         fmax = row.get("fmax_mhz")

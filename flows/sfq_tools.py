@@ -14,6 +14,7 @@ from .errors import EXIT_MISMATCH, EXIT_OK, CheckFailed, ConfigError, NeurohdlEr
 from .pnr_options import add_pnr_arguments, pnr_of
 from .progress import progress
 from .results import markdown_table, save_results
+from .synth import LOGIC_CELL
 
 OUT = Path("build/sfq")
 
@@ -235,7 +236,7 @@ def core_rows(
 
 def logic_cells(r: dict):
     """nextpnr-ice40's packed logic cells of a synthesis result ("-" elsewhere)."""
-    return (r.get("utilization") or {}).get("ICESTORM_LC", ["-"])[0]  # [used, available]
+    return (r.get("utilization") or {}).get(LOGIC_CELL["ice40"], ["-"])[0]  # [used, available]
 
 
 def core_table(rows: list[dict]) -> str:

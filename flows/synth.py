@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .config import did_you_mean
 from .emit import elaborate, ports_of, tool_versions, write_atomic
-from .errors import CheckFailed, ConfigError, MissingToolError
+from .errors import CheckFailed, ConfigError, DoesNotFit, MissingToolError
 from .pnr_options import DEFAULT_PNR, PnrOptions
 from .wrapper import PinLightWrapper, pin_count
 
@@ -63,6 +63,8 @@ CELLS = {
         "carry": ("CCU2C",),
     },
 }
+# nextpnr's packed logic cell per family (a LUT4 with its flip-flop and carry; ECP5: half a slice)
+LOGIC_CELL = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
 
 
 # The LUT-mapping step of synth_ecp5/synth_ice40 with classic ABC instead of ABC9, for the designs on
@@ -218,15 +220,20 @@ def fit_shortfall(cells: dict[str, int], target: str) -> str | None:
     return _shortfall([(cell, _count(cells, names[kind]), n) for kind, n, cell in limits])
 
 
+def packed_use(log: Path) -> dict[str, list[int]]:
+    """nextpnr's "Device utilisation" lines: ``{cell: [used, available]}``."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return {
+        m.group(1): [int(m.group(2)), int(m.group(3))]
+        for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text)
+    }
+
+
 def packed_shortfall(log: Path) -> str | None:
-    """What nextpnr's packed design lacks, from its "Device utilisation" lines (None: it fits).
-    On iCE40 a LUT4 and a flip-flop share a logic cell only when the LUT feeds the flip-flop, so
-    a netlist within the LUT4 count can still need more cells than the device has."""
-    text = log.read_text(errors="replace")
-    return _shortfall(
-        [(m.group(1), int(m.group(2)), int(m.group(3)))
-         for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text)]
-    )  # fmt: skip
+    """What nextpnr's packed design lacks (None: it fits). On iCE40 a LUT4 and a flip-flop share a
+    logic cell only when the LUT feeds the flip-flop, so a netlist within the LUT4 count can still
+    need more cells than the device has."""
+    return _shortfall([(cell, used, avail) for cell, (used, avail) in packed_use(log).items()])
 
 
 def synth_design(
@@ -294,10 +301,23 @@ def synth_design(
     stat = json.loads((out / "stat.json").read_text())
     cells = stat["design"].get("num_cells_by_type", {})
     names = CELLS[t.family]
-    # A design that cannot fit fails here, with every resource it lacks named, before place and route.
+    usage = {
+        "lut4": _count(cells, names["lut"]),
+        "ff": _count(cells, names["ff"]),
+        "carry": _count(cells, names["carry"]),
+        "bram": _count(cells, names["bram"]),
+        "dsp": _count(cells, names["dsp"]),
+    }
+    # A design that cannot fit fails here, with every resource it lacks named, before place and
+    # route; how many logic cells it would pack into says how far it is from fitting.
     short = fit_shortfall(cells, target)
     if short:
-        raise CheckFailed(f"{name} does not fit {target}: {short}")
+        cmd = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--pack-only"]
+        _run([*cmd, "-l", "pack.log", "-q"], out, out / "pack.stdout")
+        usage["utilization"] = packed_use(out / "pack.log")
+        lc = usage["utilization"].get(LOGIC_CELL[t.family])
+        packed = f"; packed: {lc[0]} {LOGIC_CELL[t.family]} of {lc[1]}" if lc else ""
+        raise DoesNotFit(f"{name} does not fit {target}: {short}{packed}", usage)
     fmax_per_seed, util, unrouted = {}, {}, []
     ran = prior is None
     # router1's files keep the names they had before there was a choice, so its results stay reusable
@@ -338,7 +358,10 @@ def synth_design(
             if proc.returncode != 0 or not (out / rep).exists():
                 short = packed_shortfall(out / log)
                 if short:
-                    raise CheckFailed(f"{name} does not fit {target} once packed: {short} (log: {out / log})")
+                    raise DoesNotFit(
+                        f"{name} does not fit {target} once packed: {short} (log: {out / log})",
+                        {**usage, "utilization": packed_use(out / log)},
+                    )
                 raise CheckFailed(
                     f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"
                 )
@@ -358,15 +381,11 @@ def synth_design(
         "seeds": list(pnr.seeds),
         "router": pnr.router,
         "clock_pin": t.clock_pin if lpf else None,
-        "lut4": _count(cells, names["lut"]),
-        "ff": _count(cells, names["ff"]),
+        **usage,
         # the wrapper's shift register (one flip-flop per input bit) and its output flip-flop
         "ff_wrapper": wrapper_ffs,
-        "carry": _count(cells, names["carry"]),
-        "bram": _count(cells, names["bram"]),
         "spram": _count(cells, names["spram"]) if names["spram"] else 0,
         "lutram": _count(cells, names["lutram"]) if names["lutram"] else 0,
-        "dsp": _count(cells, names["dsp"]),
         "fmax_mhz": statistics.median(achieved) if achieved else None,
         "fmax_max_mhz": max(achieved) if achieved else None,
         "fmax_per_seed": fmax_per_seed,

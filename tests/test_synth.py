@@ -9,7 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from neurohdl.flows import registry
 from neurohdl.flows.cli import main
-from neurohdl.flows.errors import CheckFailed, ConfigError
+from neurohdl.flows.errors import CheckFailed, ConfigError, DoesNotFit
 from neurohdl.flows.pnr_options import PnrOptions
 from neurohdl.flows.synth import fit_shortfall, packed_shortfall, synth, synth_design
 
@@ -157,6 +157,40 @@ def test_a_design_too_large_names_every_resource_it_lacks():
         fit_shortfall({"LUT4": 10, "MULT18X18D": 29}, "ecp5-25k")
         == "it needs 29 DSP cells, the device has 28"
     )
+
+
+class _Multipliers(wiring.Component):
+    """``n`` registered 8 x 8 products of one input pair (a multiplier each: nothing to share)."""
+
+    a: In(8)
+    b: In(8)
+    o: Out(16)
+
+    def __init__(self, n: int):
+        self.n = n
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(16)
+        for i in range(self.n):
+            prod = Signal(16, name=f"p{i}")
+            m.d.sync += prod.eq(self.a * (self.b + i))
+            acc = acc ^ prod
+        m.d.comb += self.o.eq(acc)
+        return m
+
+
+def test_a_design_that_does_not_fit_says_how_many_cells_it_needs(build_root):
+    """What a design too large needs is reported with the shortfall (the fusemax fpga table shows it),
+    including the logic cells it packs into."""
+    with pytest.raises(
+        DoesNotFit, match=r"it needs 9 DSP cells, the device has 8; packed: \d+ ICESTORM_LC of 5280"
+    ) as e:
+        synth_design("mults", _Multipliers(9), "ice40-up5k", params={}, build_root=build_root / "synth")
+    u = e.value.usage
+    assert u["dsp"] == 9 and u["lut4"] > 0 and u["ff"] >= 9 * 16
+    assert u["utilization"]["ICESTORM_DSP"] == [9, 8] and u["utilization"]["ICESTORM_LC"][0] >= u["lut4"]
 
 
 def test_a_design_that_packs_into_too_many_logic_cells_is_named(tmp_path):
