@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import registry
 from .emit import write_atomic
-from .errors import ConfigError, NeurohdlError
+from .errors import ConfigError, DoesNotFit, NeurohdlError
 from .results import markdown_table, save_results
 
 SEED = 1
@@ -102,6 +102,9 @@ def run_point(spec: dict) -> dict:
             y = synth(cfg, spec["target"], pnr=PnrOptions((SEED,)), build_root=out / "synth")
             result |= {k: y[k] for k in ("lut4", "ff", "carry", "bram", "dsp", "fmax_mhz")}
         result["stage"] = "done"
+    except DoesNotFit as e:  # what it needs, beside what it lacks
+        result |= {k: e.usage[k] for k in ("lut4", "ff", "carry", "bram", "dsp")}
+        result |= {"status": "failed", "reason": str(e)}
     except NeurohdlError as e:
         result |= {"status": "failed", "reason": str(e)}
     except Exception as e:  # a bug in one point must not sink the sweep; the reason says which

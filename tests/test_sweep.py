@@ -43,6 +43,7 @@ def test_a_point_too_large_for_the_device_fails_and_the_rest_finish(tmp_path):
     assert ok["status"] == "ok" and ok["lut4"] > 0 and ok["fmax_mhz"] > 0
     assert big["status"] == "failed" and big["stage"] == "synth"
     assert "does not fit ice40-up5k: it needs" in big["reason"] and "the device has" in big["reason"]
+    assert big["lut4"] > 5280 and big["ff"] > 0  # what it needs is in the table too
     assert "does not fit ice40-up5k" in _table(tmp_path) and r["plot"]
 
 
