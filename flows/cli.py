@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import registry
-from .errors import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, NeurohdlError
+from .errors import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, DoesNotFit, NeurohdlError
 from .pnr_options import add_pnr_arguments, pnr_of
 from .progress import progress
 
@@ -179,13 +179,27 @@ def cmd_cosim(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .synth import synth
+    from .area import breakdown, breakdown_table
+    from .synth import CELLS, TARGETS, synth
 
     cfg = _resolve(args)
     target = args.target or cfg.synth.get("target")
     if not target:
         raise NeurohdlError("give --target (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k)")
-    r = synth(cfg, target, pnr=pnr_of(args, default_seed=cfg.synth.get("seed", 1)), progress=progress)
+    if args.breakdown is not None and args.breakdown < 1:
+        raise NeurohdlError(f"--breakdown {args.breakdown}: give a number of groups >= 1")
+
+    def area(build_dir: str) -> list[dict]:
+        return breakdown(Path(build_dir) / "top.json", CELLS[TARGETS[target].family], top=args.breakdown)
+
+    try:
+        r = synth(cfg, target, pnr=pnr_of(args, default_seed=cfg.synth.get("seed", 1)), progress=progress)
+    except DoesNotFit as e:  # where the area goes matters most here
+        if args.breakdown and not args.json:
+            print(breakdown_table(area(e.usage["dir"])))
+        raise
+    if args.breakdown:
+        r["breakdown"] = area(r["dir"])
     if args.json:
         print(json.dumps(r, indent=2, default=str))
     else:
@@ -211,6 +225,8 @@ def cmd_synth(args) -> int:
             ("dir", r["dir"]),
         ]
         print(_table(rows, (f"{r['block']} on {target}", "")))
+        if args.breakdown:
+            print(breakdown_table(r["breakdown"]))
     return EXIT_OK
 
 
@@ -362,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     _block_args(p, block_required=False)
     p.add_argument("--target", choices=("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k"))
     add_pnr_arguments(p)
+    p.add_argument(
+        "--breakdown", type=int, nargs="?", const=25, metavar="N",
+        help="where the area goes: LUT4, carry and FF by register group, the N largest (default 25), "
+        "also when the design does not fit",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
 

@@ -23,7 +23,8 @@ class CheckFailed(NeurohdlError):
 
 class DoesNotFit(CheckFailed):
     """A design too large for its device; ``usage`` holds what synthesis (and packing) counted, in
-    the keys of a synthesis result (``lut4``, ``ff``, ``carry``, ``bram``, ``dsp``, ``utilization``)."""
+    the keys of a synthesis result (``lut4``, ``ff``, ``carry``, ``bram``, ``dsp``, ``utilization``,
+    ``dir``: the build directory, with the netlist)."""
 
     def __init__(self, message: str, usage: dict):
         super().__init__(message)

@@ -314,7 +314,7 @@ def synth_design(
     if short:
         cmd = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--pack-only"]
         _run([*cmd, "-l", "pack.log", "-q"], out, out / "pack.stdout")
-        usage["utilization"] = packed_use(out / "pack.log")
+        usage |= {"utilization": packed_use(out / "pack.log"), "dir": str(out)}
         lc = usage["utilization"].get(LOGIC_CELL[t.family])
         packed = f"; packed: {lc[0]} {LOGIC_CELL[t.family]} of {lc[1]}" if lc else ""
         raise DoesNotFit(f"{name} does not fit {target}: {short}{packed}", usage)
@@ -360,7 +360,7 @@ def synth_design(
                 if short:
                     raise DoesNotFit(
                         f"{name} does not fit {target} once packed: {short} (log: {out / log})",
-                        {**usage, "utilization": packed_use(out / log)},
+                        {**usage, "utilization": packed_use(out / log), "dir": str(out)},
                     )
                 raise CheckFailed(
                     f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"

@@ -8,10 +8,11 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from neurohdl.flows import registry
+from neurohdl.flows.area import breakdown
 from neurohdl.flows.cli import main
 from neurohdl.flows.errors import CheckFailed, ConfigError, DoesNotFit
 from neurohdl.flows.pnr_options import PnrOptions
-from neurohdl.flows.synth import fit_shortfall, packed_shortfall, synth, synth_design
+from neurohdl.flows.synth import CELLS, fit_shortfall, packed_shortfall, synth, synth_design
 
 
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
@@ -191,6 +192,24 @@ def test_a_design_that_does_not_fit_says_how_many_cells_it_needs(build_root):
     u = e.value.usage
     assert u["dsp"] == 9 and u["lut4"] > 0 and u["ff"] >= 9 * 16
     assert u["utilization"]["ICESTORM_DSP"] == [9, 8] and u["utilization"]["ICESTORM_LC"][0] >= u["lut4"]
+    # where the area goes: the product registers are one group (Yosys renames one of the nine)
+    rows = breakdown(Path(u["dir"]) / "top.json", CELLS["ice40"])
+    products = next(r for r in rows if r["group"] == "p#")
+    assert products["signals"] >= 8 and products["ff"] == 16 * products["signals"]
+    assert sum(r["lut4"] for r in rows) == u["lut4"] and sum(r["ff"] for r in rows) == u["ff"]
+
+
+def test_synth_breakdown_from_the_cli(cli):
+    """``--breakdown N``: the N largest register groups and the rest in one row, adding up to the totals."""
+    code, out, _ = cli(
+        "synth", "sfq", "--preset", "tiny", "--target", "ice40-up5k", "--breakdown", "3", "--json"
+    )
+    r = json.loads(out)
+    rows = r["breakdown"]
+    assert code == 0 and len(rows) == 4 and rows[-1]["group"].endswith("more groups)")
+    assert sum(x["lut4"] for x in rows) == r["lut4"] and sum(x["ff"] for x in rows) == r["ff"]
+    code, _, err = cli("synth", "sfq", "--preset", "tiny", "--target", "ice40-up5k", "--breakdown", "0")
+    assert code == 2 and "--breakdown 0: give a number of groups >= 1" in err
 
 
 def test_a_design_that_packs_into_too_many_logic_cells_is_named(tmp_path):
