@@ -297,10 +297,7 @@ def _simulate_event(net: Netlist, stim, n_slots: int, regs: dict | None, order: 
     for k in order:
         e = net.elements[k]
         st = initial_state(e)
-
-        def param(name, e=e):
-            p = e.params[name]
-            return reg_vals[p.reg] if p.reg else p.value
+        param = e.reader(reg_vals)
 
         events: dict[int, dict[str, list[int]]] = {}
         if e.type not in ("delay", "split", "synapse") and all(len(ws) <= 1 for ws in e.ins.values()):
@@ -451,13 +448,8 @@ def _simulate_step(
             wpos += 1
         row = vals[t]
         for e, st, pt, ow in zip(net.elements, states, ports, outs, strict=True):
-
-            def param(name, e=e):
-                p = e.params[name]
-                return reg_vals[p.reg] if p.reg else p.value
-
             x = {p: [int(row[w]) for w in ws] for p, ws in pt.items()}
-            d = evaluate(e, st, x, param)
+            d = evaluate(e, st, x, e.reader(reg_vals))
             if d:
                 if t + e.lat <= n_slots:
                     vals[t + e.lat, ow] = 1

@@ -31,10 +31,7 @@ def ideal_rates(
 
 
 def _element_rate(e: Element, lam: dict[str, list[float]], regs: dict[str, int]) -> float:
-    def param(name: str) -> int:
-        p = e.params[name]
-        return regs[p.reg] if p.reg else p.value
-
+    param = e.reader(regs)
     t = e.type
     if t in ("delay", "split"):
         return lam["in"][0]

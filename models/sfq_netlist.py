@@ -13,6 +13,7 @@ import json
 import math
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,17 @@ class Element:
     choices: dict[str, str]
     lat: int = 1
     jj: int = 0
+
+    def reader(self, regs: dict[str, int]) -> Callable[[str], int]:
+        """``read(name)``: the parameter's value, from ``regs`` (read at each call, so writes to it
+        show) when a register holds it."""
+        params = self.params
+
+        def read(name: str) -> int:
+            p = params[name]
+            return regs[p.reg] if p.reg else p.value
+
+        return read
 
 
 @dataclass(frozen=True)

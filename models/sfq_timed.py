@@ -101,9 +101,6 @@ def simulate_timed(
     found: list[tuple[str, str, int]] = []
     coincidences = 0
 
-    def param_of(e: Element):
-        return lambda name: reg_vals[e.params[name].reg] if e.params[name].reg else e.params[name].value
-
     def emit(k: int, t: int) -> None:
         nonlocal seq
         d = delay[k]
@@ -114,7 +111,7 @@ def simulate_timed(
             seq += 1
 
     def run_slot(k: int, slot: int, x: dict) -> int:
-        return evaluate(elements[k], states[k], x, param_of(elements[k]))
+        return evaluate(elements[k], states[k], x, elements[k].reader(reg_vals))
 
     def catch_up(k: int, slot: int) -> None:
         """Evaluate a timed-state element with no input in the slots before ``slot``."""
@@ -161,7 +158,7 @@ def simulate_timed(
                 emit(k, t0)
             if e.type in TIMED_STATE:
                 last_slot[k] = slot
-                if _may_fire_idle(e, states[k], param_of(e)):
+                if _may_fire_idle(e, states[k], e.reader(reg_vals)):
                     wake(k, slot + 1)
     if found and violations == "raise":
         kind, element, t = found[0]

@@ -45,11 +45,7 @@ def check_transitions(doc: dict, cases) -> int:
             for field, v in state.items():
                 setattr(golden, field, v)
 
-            def param(name, regs=regs):
-                prm = e.params[name]
-                return regs[prm.reg] if prm.reg else prm.value
-
-            want = sfq.evaluate(e, golden, inputs, param)
+            want = sfq.evaluate(e, golden, inputs, e.reader(regs))
             where = f"{e.type} {regs} from {state} with {inputs}"
             assert ctx.get(dut.out) == want, where
             assert {f: ctx.get(sig) for f, sig in dut.state.items()} == {
