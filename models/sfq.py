@@ -9,10 +9,10 @@ the ``step`` engine, which runs any netlist, feedback and mid-run register write
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
+from .sfq_batch import BatchState, evaluate_batch
 from .sfq_netlist import (
     COUNTERS,
     CTRL,
@@ -24,6 +24,7 @@ from .sfq_netlist import (
     Element,
     Netlist,
     debug_counters,
+    lfsr_orbit,
     netlist_id,
 )
 
@@ -254,7 +255,8 @@ def simulate(
     engine: str = "auto",
     settle: bool = True,
 ) -> Result:
-    """Run ``n_slots`` input slots. ``stim`` is {input: slots} or 0/1 rows (n_slots, n_in);
+    """Run ``n_slots`` input slots. ``stim`` is {input: slots}, 0/1 rows (n_slots, n_in), or a batch
+    of them (B, n_slots, n_in), which the step engine runs at once and returns one Result per run;
     ``writes`` are (slot, register, value), acting from that slot. ``engine``: ``step`` (every slot,
     any netlist), ``event`` (feedback-free, no writes: elements visited in topological order, each
     evaluated only in the slots where it has input or time-driven state), ``auto`` (event when legal).
@@ -264,6 +266,12 @@ def simulate(
     hold. The output rows are the same either way."""
     if engine not in ("auto", "step", "event"):
         raise ValueError(f"engine {engine!r} is not auto, step or event")
+    if not isinstance(stim, dict) and np.ndim(stim) == 3:  # a batch: the step engine's vectorised rules
+        if engine == "event":
+            raise ValueError(
+                "the event engine runs one stimulus; a batch (B, slots, inputs) needs engine 'step'"
+            )
+        return _simulate_step(net, stim, n_slots, regs, writes, settle)
     order = topological_order(net)
     if engine == "event" or (engine == "auto" and order is not None and not writes and settle):
         if order is None or writes or not settle:
@@ -334,22 +342,9 @@ def _simulate_event(net: Netlist, stim, n_slots: int, regs: dict | None, order: 
 _ONE, _ZERO = [1], [0]
 
 
-@lru_cache(maxsize=1)
-def _lfsr_orbit() -> tuple[np.ndarray, np.ndarray]:
-    """The single-step LFSR orbit from state 1 (all 65535 nonzero states) and each state's position."""
-    orbit = np.empty(65535, dtype=np.int64)
-    s = 1
-    for k in range(65535):
-        orbit[k] = s
-        s = (s >> 1) ^ (LFSR_TAPS if s & 1 else 0)
-    pos = np.zeros(65536, dtype=np.int64)
-    pos[orbit] = np.arange(65535)
-    return orbit, pos
-
-
 def _synapse_events(e: Element, st: _State, slots: np.ndarray, param) -> list[int]:
     """Pulse j meets state step^(K*j)(seed): one gather from the orbit, no per-pulse loop."""
-    orbit, pos = _lfsr_orbit()
+    orbit, pos = lfsr_orbit()
     K = param("steps")
     states = orbit[(pos[st.s] + K * np.arange(len(slots) + 1)) % 65535]
     passed = states[:-1] <= param("p")
@@ -418,13 +413,18 @@ def _simulate_step(
     regs: dict | None,
     writes: list[tuple[int, str, int]],
     settle: bool = True,
-) -> Result:
+) -> Result | list[Result]:
+    """Dense two-phase, slot by slot. ``stim`` of shape (B, slots, inputs) runs B stimuli at once
+    (the rules of :mod:`.sfq_batch`) and gives one Result per run; else the scalar rules, one Result."""
+    batch = not isinstance(stim, dict) and np.ndim(stim) == 3
+    stims = list(stim) if batch else [stim]
     wires = net.wires
     index = {w: k for k, w in enumerate(wires)}
     max_lat = max((e.lat for e in net.elements), default=1)
-    vals = np.zeros((n_slots + 1 + max_lat, len(wires)), dtype=np.int8)
-    vals[: n_slots + 1, : len(net.inputs)] = _stim_rows(net, stim, n_slots)
-    vals[n_slots:, : len(net.inputs)] = 0  # input slots are 0..n_slots-1
+    vals = np.zeros((len(stims), n_slots + 1 + max_lat, len(wires)), dtype=np.int8)
+    for b, s in enumerate(stims):
+        vals[b, : n_slots + 1, : len(net.inputs)] = _stim_rows(net, s, n_slots)
+    vals[:, n_slots:, : len(net.inputs)] = 0  # input slots are 0..n_slots-1
     reg_vals = {name: r.init for name, r in net.regs.items()}
     for name, v in (regs or {}).items():
         if name not in reg_vals:
@@ -432,6 +432,8 @@ def _simulate_step(
         reg_vals[name] = int(v)
     pending = sorted(writes, key=lambda w: w[0])
     states = [initial_state(e) for e in net.elements]
+    if batch:
+        states = [BatchState(e, len(stims), st) for e, st in zip(net.elements, states, strict=True)]
     ports = [{p: [index[w] for w in ws] for p, ws in e.ins.items()} for e in net.elements]
     outs = [[index[w] for w in e.outs] for e in net.elements]
     jj = np.zeros(len(wires), dtype=np.int64)  # jj of the element each wire feeds
@@ -439,34 +441,51 @@ def _simulate_step(
         for ws in e.ins.values():
             for w in ws:
                 jj[index[w]] = e.jj
-    truncated = 0
+    truncated = np.zeros(len(stims), dtype=np.int64)
     wpos = 0
     for t in range(n_slots + settle):
         while wpos < len(pending) and pending[wpos][0] <= t:
             _, name, value = pending[wpos]
             reg_vals[name] = int(value)
             wpos += 1
-        row = vals[t]
+        row = vals[:, t] if batch else vals[0, t]
         for e, st, pt, ow in zip(net.elements, states, ports, outs, strict=True):
-            x = {p: [int(row[w]) for w in ws] for p, ws in pt.items()}
-            d = evaluate(e, st, x, e.reader(reg_vals))
-            if d:
-                if t + e.lat <= n_slots:
-                    vals[t + e.lat, ow] = 1
+            param = e.reader(reg_vals)
+            if batch:  # the runs that fired
+                x = {p: row[:, ws].astype(np.int64) for p, ws in pt.items()}
+                runs = np.flatnonzero(evaluate_batch(e, st, x, param))
+            else:  # scalar rules: a run is much faster without numpy per element
+                runs = (
+                    [0]
+                    if evaluate(e, st, {p: [int(row[w]) for w in ws] for p, ws in pt.items()}, param)
+                    else []
+                )
+            if len(runs):
+                if t + e.lat > n_slots:
+                    truncated[runs] += len(ow)
+                elif batch:
+                    vals[np.ix_(runs, [t + e.lat], ow)] = 1
                 else:
-                    truncated += len(ow)
-    dense = vals[: n_slots + 1]
-    trace = {w: np.flatnonzero(dense[:, k]).astype(np.int64) for k, w in enumerate(wires)}
-    counts = dense.sum(0).astype(np.int64)
-    return Result(
-        trace=trace,
-        counters={e.id: dict(st.counters) for e, st in zip(net.elements, states, strict=True)},
-        n_slots=n_slots,
-        pulse_events=int(counts.sum()),
-        jj_switches=int((counts * jj).sum()),
-        truncated=truncated,
-        outputs=net.outputs,
-    )
+                    vals[0, t + e.lat, ow] = 1
+    results = []
+    for b in range(len(stims)):
+        dense = vals[b, : n_slots + 1]
+        counts = dense.sum(0).astype(np.int64)
+        results.append(
+            Result(
+                trace={w: np.flatnonzero(dense[:, k]).astype(np.int64) for k, w in enumerate(wires)},
+                counters={
+                    e.id: st.item(b) if batch else dict(st.counters)
+                    for e, st in zip(net.elements, states, strict=True)
+                },
+                n_slots=n_slots,
+                pulse_events=int(counts.sum()),
+                jj_switches=int((counts * jj).sum()),
+                truncated=int(truncated[b]),
+                outputs=net.outputs,
+            )
+        )
+    return results if batch else results[0]
 
 
 def periodic(period: int, offset: int, count: int) -> np.ndarray:

@@ -15,13 +15,28 @@ import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 FORMAT = "sfq-netlist/1"
 LFSR_TAPS = 0xB400
+
+
+@lru_cache(maxsize=1)
+def lfsr_orbit() -> tuple[np.ndarray, np.ndarray]:
+    """The single-step LFSR orbit from state 1 (all 65535 nonzero states) and each state's position."""
+    orbit = np.empty(65535, dtype=np.int64)
+    s = 1
+    for k in range(65535):
+        orbit[k] = s
+        s = (s >> 1) ^ (LFSR_TAPS if s & 1 else 0)
+    pos = np.zeros(65536, dtype=np.int64)
+    pos[orbit] = np.arange(65535)
+    return orbit, pos
 
 
 class NetlistError(ValueError):

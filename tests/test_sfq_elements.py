@@ -2,6 +2,7 @@
 from every reachable state (the synapse: from chosen LFSR states) against the golden model's rule:
 the decision, every state register and every debug counter's increment."""
 
+from collections import defaultdict
 from itertools import product
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 from neurohdl.hdl.sfq import element_component
 from neurohdl.models import sfq
+from neurohdl.models.sfq_batch import FIELDS, BatchState, evaluate_batch
 from neurohdl.models.sfq_netlist import COUNTERS, load_netlist
 
 CNT = 8  # debug counter width: every increment fits
@@ -18,7 +20,8 @@ def check_transitions(doc: dict, cases) -> int:
     """Run one slot of the netlist's only element per case ``(regs, state, inputs)`` (register
     values, golden state fields, port -> list of pulse bits) in Amaranth's simulator, each from the
     given state with the debug counters at 0, and compare the decision, every state register and
-    every counter with ``sfq.evaluate``. Returns the number of transitions checked."""
+    every counter with ``sfq.evaluate``; and the batch rule on the same cases. Returns the number of
+    transitions checked."""
     net = load_netlist(doc)
     (e,) = net.elements
     dut = element_component(e, {r.name: r.width for r in net.regs.values()}, cnt_width=CNT)
@@ -56,7 +59,40 @@ def check_transitions(doc: dict, cases) -> int:
 
     sim.add_testbench(bench)
     sim.run()
+    check_batch_rule(e, cases)
     return len(checked)
+
+
+def check_batch_rule(e, cases) -> None:
+    """The step engine's batch rule (``sfq_batch.evaluate_batch``) on all cases with the same
+    registers at once, one run per case, against the scalar rule case by case."""
+    groups = defaultdict(list)
+    for case in cases:
+        groups[tuple(sorted(case[0].items()))].append(case)
+    for key, group in groups.items():
+        param = e.reader(dict(key))
+        batch = BatchState(e, len(group), sfq.initial_state(e))
+        want = []
+        for i, (_, state, inputs) in enumerate(group):
+            golden = sfq.initial_state(e)
+            for field, v in state.items():
+                setattr(golden, field, v)
+                getattr(batch, field)[i] = v
+            want.append((sfq.evaluate(e, golden, inputs, param), golden))
+        x = {
+            port: np.array([inputs.get(port, []) for *_, inputs in group], dtype=np.int64).reshape(
+                len(group), len(ws)
+            )
+            for port, ws in e.ins.items()
+        }
+        got = evaluate_batch(e, batch, x, param)
+        for i, (decision, golden) in enumerate(want):
+            where = f"{e.type} {dict(key)} from {group[i][1]} with {group[i][2]}"
+            assert got[i] == decision, where
+            assert {f: int(getattr(batch, f)[i]) for f in FIELDS} == {
+                f: getattr(golden, f) for f in FIELDS
+            }, where
+            assert batch.item(i) == golden.counters, where
 
 
 def one(etype: str, ports: dict, regs: dict | None = None, **params) -> dict:
