@@ -38,7 +38,7 @@ lint: venv
 	$(BIN)/ruff format --check $(SRC)
 
 test: lint
-	$(BIN)/pytest -n 2 -p no:cacheprovider
+	$(BIN)/pytest -n 2 -p no:cacheprovider --durations=20
 
 demo: venv
 	$(BIN)/neurohdl demo --out build/demo
