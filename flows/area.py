@@ -20,7 +20,7 @@ __all__ = ["breakdown", "breakdown_table"]
 
 
 def _group(name: str) -> str:
-    return re.sub(r"\d+", "#", name.rsplit(".", 1)[-1])
+    return re.sub(r"\d+", "#", name)
 
 
 def breakdown(netlist: Path, cells: dict[str, tuple[str, ...]], top: int | None = None) -> list[dict]:
@@ -54,7 +54,8 @@ def breakdown(netlist: Path, cells: dict[str, tuple[str, ...]], top: int | None 
                     readers[bit].append(cname)
 
     def reg_name(cname: str) -> str:
-        return _group(names.get(outputs[cname][0], "?")) if outputs[cname] else "?"
+        """The signal on a flip-flop's output, without its hierarchy."""
+        return names.get(outputs[cname][0], "?").rsplit(".", 1)[-1] if outputs[cname] else "?"
 
     owner: dict[str, str] = {}
 
@@ -71,7 +72,7 @@ def breakdown(netlist: Path, cells: dict[str, tuple[str, ...]], top: int | None 
                 for r in readers[bit]:
                     k = kind.get(mod["cells"][r]["type"])
                     if k == "ff":
-                        owner[cname] = owner[cname] or reg_name(r)
+                        owner[cname] = owner[cname] or _group(reg_name(r))
                     elif k in ("bram", "dsp", "spram") and not owner[cname]:
                         owner[cname] = f"({mod['cells'][r]['type']} inputs)"
                     elif k in ("lut", "carry") and r not in owner:
@@ -88,9 +89,9 @@ def breakdown(netlist: Path, cells: dict[str, tuple[str, ...]], top: int | None 
     for cname, cell in mod["cells"].items():
         k = kind.get(cell["type"])
         if k == "ff":
-            g = reg_name(cname)
-            count[g]["ff"] += 1
-            signals[g].add(names.get(outputs[cname][0], "?").rsplit(".", 1)[-1] if outputs[cname] else "?")
+            name = reg_name(cname)
+            count[_group(name)]["ff"] += 1
+            signals[_group(name)].add(name)
         elif k in ("lut", "carry"):
             count[owner_of(cname)]["lut4" if k == "lut" else "carry"] += 1
     rows = [

@@ -538,8 +538,9 @@ class FusemaxArray(wiring.Component):
                 hi = Signal.like(prod[r][c], name=f"hi_{r}_{c}")
                 full_p = Signal(signed(a_w + b_w + split + 1), name=f"sp_{r}_{c}")
                 scaled = Signal.like(full_p, name=f"sc_{r}_{c}")
+                sum_p = (hi << split) + prod[r][c]
                 if serial:  # a shift register, loaded at stage 3, stepped by its column
-                    m.d.sync += full_p.eq((hi << split) + prod[r][c])
+                    m.d.sync += full_p.eq(sum_p)
                     with m.If(t3.sc):
                         m.d.sync += scaled.eq(full_p)
                     with m.Elif(col_by8[c]):
@@ -547,7 +548,7 @@ class FusemaxArray(wiring.Component):
                     with m.Elif(col_by1[c]):
                         m.d.sync += scaled.eq(scaled >> 1)
                 else:  # by 8 (SH >> 3) at stage 4, by SH & 7 as x is saturated
-                    m.d.sync += [full_p.eq((hi << split) + prod[r][c]), scaled.eq(full_p >> (pe_sh[3:] << 3))]
+                    m.d.sync += [full_p.eq(sum_p), scaled.eq(full_p >> (pe_sh[3:] << 3))]
                     scaled = scaled >> pe_sh[:3]
                 top = scaled[XW - 1 :]  # in range when these bits are all equal (the sign)
                 # x is kept until the next SC2 slot: the max tree reads it a stage later, not the
