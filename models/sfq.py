@@ -242,6 +242,11 @@ def _stim_rows(net: Netlist, stim, n_slots: int) -> np.ndarray:
             rows[slots, k] = 1
     else:
         a = np.asarray(stim, dtype=np.int64)
+        if a.ndim != 2 or a.shape[1] != len(net.inputs):
+            raise ValueError(
+                f"stimulus rows of shape {a.shape}: give (slots, {len(net.inputs)}) or (B, slots, "
+                f"{len(net.inputs)}) 0/1 for the inputs {', '.join(net.inputs)}"
+            )
         rows[: min(n_slots, len(a))] = a[:n_slots]
     return rows
 

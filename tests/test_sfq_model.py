@@ -225,6 +225,8 @@ def test_batch_step_engine_equals_each_run(seed):
         _same(got, sfq.simulate(net, rows, n, writes=writes, settle=settle, engine="step"), net.wires)
     with pytest.raises(ValueError, match="a batch .* needs engine 'step'"):
         sfq.simulate(net, stims, n, engine="event")
+    with pytest.raises(ValueError, match=rf"stimulus rows of shape \(150, {len(net.inputs) + 1}\): give"):
+        sfq.simulate(net, np.zeros((B, n, len(net.inputs) + 1)), n)
 
 
 def test_event_engine_refuses_feedback_and_writes():
