@@ -71,6 +71,7 @@ class _State:
     lc: int = 0
     r: int = 0
     s: int = 1
+    hold: int = 0  # a neuron refractory or a merger dead in the current slot: inputs are dropped
     counters: dict[str, int] = field(default_factory=dict)
 
     def count(self, name: str, k: int = 1) -> None:
@@ -95,29 +96,10 @@ def evaluate(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
     t = e.type
     if t in ("delay", "split"):
         return x["in"][0]
-    if t == "merge":
-        c = sum(x["in"])
-        dead = param("dead")
-        if e.choices["mode"] == "lossy":
-            if st.dz >= 1:
-                st.count("lost", c)
-                st.dz -= 1
-                return 0
-            out = int(c >= 1)
-            st.count("lost", max(0, c - 1))
-            if out:
-                st.dz = dead
-            return out
-        st.q += c
-        out = 0
-        if st.dz >= 1:
-            st.dz -= 1
-        elif st.q >= 1:
-            out, st.q, st.dz = 1, st.q - 1, dead
-        depth = param("depth")
-        if st.q > depth:
-            st.count("lost", st.q - depth)
-            st.q = depth
+    if t in ("merge", "neuron"):
+        slot_start(e, st)
+        out = slot_group(e, st, x, param)
+        slot_end(e, st, param)
         return out
     if t == "dro":
         d, clk = x["d"][0], x["clk"][0]
@@ -187,23 +169,69 @@ def evaluate(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
         st.count("pass" if out else "block")
         st.s = lfsr_step(st.s, param("steps"))
         return out
-    if t == "neuron":
-        return _neuron(e, st, x, param)
     raise AssertionError(f"no rule for {t}")
 
 
-def _neuron(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
-    """The fluxon-storing neuron, §2.5 steps 1-7 in order."""
+def slot_start(e: Element, st: _State) -> None:
+    """A slot of a merger or neuron begins: a dead merger or a refractory neuron (dz or r > 0) holds
+    the whole slot, dropping its inputs, and counts down. One slot of either is its start, its
+    inputs as one group and its end; the timed model applies several groups in one slot."""
+    if e.type == "neuron":
+        st.hold = int(st.r > 0)
+        st.r -= st.hold
+    else:
+        st.hold = int(st.dz >= 1)
+        st.dz -= st.hold
+
+
+def slot_group(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
+    """One group of input pulses at a merger or neuron (§2.5 steps 1-6); returns the decision."""
+    if e.type == "neuron":
+        return neuron_group(e, st, x, param)
+    c = sum(x["in"])
+    if e.choices["mode"] == "lossy":
+        if st.hold:
+            st.count("lost", c)
+            return 0
+        out = int(c >= 1)
+        st.count("lost", max(0, c - 1))
+        if out:  # one pulse per slot: a later group of the slot is lost too
+            st.dz, st.hold = param("dead"), 1
+        return out
+    st.q += c
+    out = 0
+    if not st.hold and st.q >= 1:
+        out, st.q, st.dz, st.hold = 1, st.q - 1, param("dead"), 1
+    depth = param("depth")
+    if st.q > depth:
+        st.count("lost", st.q - depth)
+        st.q = depth
+    return out
+
+
+def slot_end(e: Element, st: _State, param) -> None:
+    """The end of a merger's or neuron's slot: the neuron's leak tick (every P-th slot, P = leak)."""
+    if e.type == "neuron":
+        P = param("leak")
+        tick = P != 0 and st.lc >= P - 1
+        st.lc = 0 if (P == 0 or tick) else st.lc + 1
+        if tick and st.n > 0:
+            st.n -= 1
+            st.count("leaked")
+
+
+def neuron_group(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
+    """One group of input pulses at a neuron: fan-in, refractory drop, cancellation, integration with
+    saturation and floor, fire and reset. After a fire with a refractory period, later groups of
+    the slot are dropped too."""
     n_max = 2 ** param("width") - 1
     e_in, i_in = sum(x["exc"]), sum(x["inh"])
     if e.choices["fanin"] == "merge":
         st.count("fanin_lost", max(0, e_in - 1) + max(0, i_in - 1))
         e_in, i_in = min(e_in, 1), min(i_in, 1)
-    refr = st.r > 0
-    if refr:
+    if st.hold:
         st.count("refr_drop", e_in + i_in)
         e_in = i_in = 0
-        st.r -= 1
     st.count("cancelled", min(e_in, i_in))
     m = st.n + e_in - i_in
     if m > n_max:
@@ -214,21 +242,16 @@ def _neuron(e: Element, st: _State, x: dict[str, list[int]], param) -> int:
         m = 0
     theta = param("theta")
     out = 0
-    if not refr and theta != 0 and m >= theta:
+    if not st.hold and theta != 0 and m >= theta:
         out = 1
         st.count("fires")
         st.r = param("refractory")
+        st.hold = int(st.r > 0)
         if e.choices["reset"] == "subtract":
             m -= theta
         else:
             st.count("reset_drop", m - theta)
             m = 0
-    P = param("leak")
-    tick = P != 0 and st.lc >= P - 1
-    st.lc = 0 if (P == 0 or tick) else st.lc + 1
-    if tick and m > 0:
-        m -= 1
-        st.count("leaked")
     st.n = m
     return out
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .sfq import _State, evaluate, initial_state, simulate
+from .sfq import _State, evaluate, initial_state, simulate, slot_end, slot_group, slot_start
 from .sfq_netlist import Element, Netlist, load_netlist
 
 #: library delays in ps (PyLSE v0.1.0 cells; placeholders for the neuromorphic elements)
@@ -110,14 +110,11 @@ def simulate_timed(
             heapq.heappush(heap, (t + d, seq, w))
             seq += 1
 
-    def run_slot(k: int, slot: int, x: dict) -> int:
-        return evaluate(elements[k], states[k], x, elements[k].reader(reg_vals))
-
     def catch_up(k: int, slot: int) -> None:
         """Evaluate a timed-state element with no input in the slots before ``slot``."""
         e = elements[k]
         for u in range(last_slot[k] + 1, slot):
-            if run_slot(k, u, _idle(e)):
+            if evaluate(e, states[k], _idle(e), e.reader(reg_vals)):
                 emit(k, u * T)
         last_slot[k] = max(last_slot[k], slot - 1)
 
@@ -127,10 +124,23 @@ def simulate_timed(
             heapq.heappush(heap, (slot * T, seq, f"@{k}"))
             seq += 1
 
+    # A merger or neuron takes every group of a slot (its inputs within the slot's time) in time
+    # order; the slot's end, with the leak tick, is an event just before the next slot begins.
+    open_slot: dict[int, int] = {}
+
+    def close(k: int) -> None:
+        slot = open_slot.pop(k)
+        slot_end(elements[k], states[k], elements[k].reader(reg_vals))
+        if _may_fire_idle(elements[k], states[k], elements[k].reader(reg_vals)):
+            wake(k, slot + 1)
+
     while heap and heap[0][0] < end + T:
         t0 = heap[0][0]
+        if heap[0][2].startswith("!"):
+            close(int(heapq.heappop(heap)[2][1:]))
+            continue
         group: list[str] = []
-        while heap and heap[0][0] <= t0 + coincide_fs:
+        while heap and heap[0][0] <= t0 + coincide_fs and not heap[0][2].startswith("!"):
             t, _, w = heapq.heappop(heap)
             group.append(w)
             if not w.startswith("@"):
@@ -145,24 +155,29 @@ def simulate_timed(
         for k, ports in sorted(by_element.items()):
             e = elements[k]
             slot = (t0 + T // 2) // T
-            if e.type in TIMED_STATE:
-                if slot <= last_slot[k]:
-                    continue  # a wake-up for a slot already evaluated with input
-                catch_up(k, slot)
+            timed_state = e.type in TIMED_STATE
+            if timed_state:
+                if slot > last_slot[k]:  # the slot's first group (or its wake-up) opens it
+                    catch_up(k, slot)
+                    slot_start(e, states[k])
+                    last_slot[k] = open_slot[k] = slot
+                    heapq.heappush(heap, (slot * T + T // 2 - 1, seq, f"!{k}"))
+                    seq += 1
+                elif not ports:
+                    continue  # a wake-up for a slot already open
             x = {p: [1 if w in ports.get(p, ()) else 0 for w in ws] for p, ws in e.ins.items()}
             if sum(len(v) for v in ports.values()) > 1:
                 coincidences += 1
             if not aligned:
                 found += _checks(e, ports, t0, last_group[k])
-            if run_slot(k, slot, x):
+            rule = slot_group if timed_state else evaluate
+            if rule(e, states[k], x, e.reader(reg_vals)):
                 emit(k, t0)
-            if e.type in TIMED_STATE:
-                last_slot[k] = slot
-                if _may_fire_idle(e, states[k], e.reader(reg_vals)):
-                    wake(k, slot + 1)
     if found and violations == "raise":
         kind, element, t = found[0]
         raise SfqTimingError(kind, element, t, ())
+    for k in list(open_slot):  # slots opened after the last event time the loop runs to
+        close(k)
     for k, e in enumerate(elements):
         if e.type in TIMED_STATE:
             catch_up(k, n_slots + 1)

@@ -65,7 +65,7 @@ def slot_size_sweep(regs: dict, *, period: int = 4, pulses: int = 128, seeds: in
     for T in SLOT_SIZES_PS:
         net = physical_netlist(doc, T)
         tot = {"slot_ps": T, "lat": {e.id: e.lat for e in net.elements}, "crossings": 0, "count_errors": 0,
-               "violations": {}, "coincidences": 0}  # fmt: skip
+               "violations": {}, "coincidences": 0, "clean_pairs": []}  # fmt: skip
         for a, b in PAIRS:
             stim = {
                 "a": sfq.periodic(period, 0, pulses) if a else [],
@@ -76,6 +76,8 @@ def slot_size_sweep(regs: dict, *, period: int = 4, pulses: int = 128, seeds: in
                 tot[key] += r[key]
             for kind, n in r["violations"].items():
                 tot["violations"][kind] = tot["violations"].get(kind, 0) + n
+            if not (r["crossings"] or r["violations"] or r["count_errors"]):
+                tot["clean_pairs"].append(f"{a}{b}")
         # the spec's criterion: no crossings, no violations (count errors are reported beside)
         tot["clean"] = not (tot["crossings"] or tot["violations"])
         out.append(tot)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from neurohdl.models import sfq
+from neurohdl.models import sfq, sfq_timed
 from neurohdl.models.sfq_netlist import NetlistError, bias_p, bias_theta, load_netlist
 
 XOR = Path(sfq.__file__).parent / "netlists" / "xor_t1.yaml"
@@ -162,6 +162,37 @@ def test_timed_golden_and_rtl_identical_at_whole_slot_delays(seed):
         assert (timed.times[w] // T).tolist() == golden.trace[w].tolist(), w
     assert timed.counters == golden.counters
     assert (pysim_rows(net, rows, seed) == golden.dense()[1:]).all()
+
+
+def test_timed_physical_mode_applies_every_group_of_a_slot():
+    """Spec §2.8: pulses reaching a neuron at different times within one slot are separate groups,
+    each resolved in time order (the leak ticks at the slot's end); the second one used to be
+    dropped, so this neuron with theta 2 never fired."""
+    neuron = {"id": "n", "type": "neuron", "exc": ["a", "bd"], "out": "y", "theta": 2, "width": 2, "leak": 1}
+    doc = {"slot_ps": 20, "inputs": ["a", "b"], "outputs": ["y"],
+           "elements": [{"id": "d", "type": "delay", "in": "b", "out": "bd"}, neuron]}  # fmt: skip
+    net = load_netlist(doc)
+    r = sfq_timed.simulate_timed(net, {"a": [0], "b": [0]}, 4, aligned=False)
+    assert r.times["bd"].tolist() == [5700]  # the JTL delay: still slot 0 of 20 ps
+    assert r.times["y"].tolist() == [5700 + 10000] and r.counters["n"]["fires"] == 1
+    # one pulse per slot: the leak (every slot) takes the first before the second arrives
+    r = sfq_timed.simulate_timed(net, {"a": [0], "b": [1]}, 4, aligned=False)
+    assert r.times["y"].tolist() == [] and r.counters["n"]["leaked"] == 2
+
+
+@pytest.mark.parametrize(
+    "mode, y, counted", [("lossy", [8200], {"lost": 1}), ("queue", [8200, 28200], {"lost": 0})]
+)
+def test_timed_merger_takes_every_group_of_a_slot(mode, y, counted):
+    """Two pulses 5.7 ps apart in one 20 ps slot reach a merger as two groups: it emits once in the
+    slot; the lossy one counts the second as lost, the queue sends it a slot later."""
+    merge = {"id": "m", "type": "merge", "in": ["a", "bd"], "out": "y", "mode": mode, "dead": 0}
+    doc = {"slot_ps": 20, "inputs": ["a", "b"], "outputs": ["y"],
+           "elements": [{"id": "d", "type": "delay", "in": "b", "out": "bd"}, merge]}  # fmt: skip
+    r = sfq_timed.simulate_timed(
+        load_netlist(doc), {"a": [0], "b": [0]}, 4, aligned=False, violations="record"
+    )
+    assert r.times["y"].tolist() == y and r.counters["m"] == counted
 
 
 def test_timed_physical_mode_reports_violations():
