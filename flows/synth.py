@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import re
@@ -11,12 +12,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import did_you_mean
 from .emit import elaborate, ports_of, tool_versions, write_atomic
-from .errors import CheckFailed, ConfigError, DoesNotFit, MissingToolError
+from .errors import CheckFailed, ConfigError, DoesNotFit, MissingToolError, NeurohdlError
 from .pnr_options import DEFAULT_PNR, PnrOptions
 from .wrapper import PinLightWrapper, pin_count
 
@@ -236,6 +238,20 @@ def packed_shortfall(log: Path) -> str | None:
     return _shortfall([(cell, used, avail) for cell, (used, avail) in packed_use(log).items()])
 
 
+@contextmanager
+def _exclusive(out: Path):
+    """The build directory ``out`` for this process alone: two runs of the same design would
+    overwrite each other's netlist and reports."""
+    with open(out / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NeurohdlError(
+                f"{out} is in use by another synthesis of the same design: wait for it to finish"
+            ) from None
+        yield
+
+
 def synth_design(
     name: str,
     core,
@@ -280,130 +296,133 @@ def synth_design(
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     out = Path(build_root).resolve() / f"{name}-{target}-{digest}"
     out.mkdir(parents=True, exist_ok=True)
-    tools = {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))}
-    prior = None
-    if reuse and (out / "synth.json").exists():
-        prior = json.loads((out / "synth.json").read_text())
-        if prior.get("tools") != tools or not (out / "stat.json").exists():
-            prior = None
-    styles = dict(memory_styles or {})
-    spram = [mem for mem, style in styles.items() if style == "huge"]
-    t0 = time.monotonic()
-    if prior is not None:  # the same Verilog through the same tools: only new seeds are run
-        progress(f"{name} on {target}: reusing the netlist in {out}")
-        synth_cmd, notes = prior["yosys_command"], prior["notes"]
-    else:
-        # a new netlist: results of the last one in this directory are not reused by the next --reuse
-        for old in [*out.glob("report-s*.json"), *out.glob("unrouted-s*.json")]:
-            old.unlink()
-        write_atomic(out / "top.v", text)
-        synth_cmd, notes = _yosys(name, out, t, target, styles, spram, classic_abc, progress)
-    stat = json.loads((out / "stat.json").read_text())
-    cells = stat["design"].get("num_cells_by_type", {})
-    names = CELLS[t.family]
-    usage = {
-        "lut4": _count(cells, names["lut"]),
-        "ff": _count(cells, names["ff"]),
-        "carry": _count(cells, names["carry"]),
-        "bram": _count(cells, names["bram"]),
-        "dsp": _count(cells, names["dsp"]),
-    }
-    # A design that cannot fit fails here, with every resource it lacks named, before place and
-    # route; how many logic cells it would pack into says how far it is from fitting.
-    short = fit_shortfall(cells, target)
-    if short:
-        cmd = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--pack-only"]
-        _run([*cmd, "-l", "pack.log", "-q"], out, out / "pack.stdout")
-        usage |= {"utilization": packed_use(out / "pack.log"), "dir": str(out)}
-        lc = usage["utilization"].get(LOGIC_CELL[t.family])
-        packed = f"; packed: {lc[0]} {LOGIC_CELL[t.family]} of {lc[1]}" if lc else ""
-        raise DoesNotFit(f"{name} does not fit {target}: {short}{packed}", usage)
-    fmax_per_seed, util, unrouted = {}, {}, []
-    ran = prior is None
-    # router1's files keep the names they had before there was a choice, so its results stay reusable
-    via = "" if pnr.router == DEFAULT_PNR.router else f"-{pnr.router}"
-    lpf = []
-    if pnr.router == "router2" and t.clock_pin:
-        write_atomic(out / "clock.lpf", f'LOCATE COMP "clk" SITE "{t.clock_pin}";\n')
-        lpf = ["--lpf", "clock.lpf", "--lpf-allow-unconstrained"]
-    for sd in pnr.seeds:
-        run = f"s{sd}{via}"
-        log, rep, gave_up = f"nextpnr-{run}.log", f"report-{run}.json", out / f"unrouted-{run}.json"
-        # nextpnr writes its report when it has routed, so a report of this netlist is a finished run;
-        # a seed given up after at least the minutes allowed now is not tried again
-        tried_min = json.loads(gave_up.read_text())["minutes"] if gave_up.exists() else 0
-        if prior is not None and route_timeout_min and tried_min >= route_timeout_min:
-            progress(f"{name}: seed {sd} was not routed within {tried_min:g} min before ({gave_up})")
-            fmax_per_seed[sd] = None
-            unrouted.append(sd)
-            continue
-        if prior is None or not (out / rep).exists():
-            ran = True
-            progress(f"{name}: nextpnr-{t.family} (seed {sd}, {target})")
-            (out / rep).unlink(missing_ok=True)
-            gave_up.unlink(missing_ok=True)
-            cmd = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
-            cmd += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--router", pnr.router, *lpf]
-            cmd += ["--timing-allow-fail", "-l", log, "-q"]
-            try:
-                proc = _run(
-                    cmd, out, out / f"nextpnr-{run}.stdout", route_timeout_min and route_timeout_min * 60
-                )
-            except subprocess.TimeoutExpired:
-                progress(f"{name}: seed {sd} not routed within {route_timeout_min:g} min (log: {out / log})")
-                write_atomic(gave_up, json.dumps({"minutes": route_timeout_min}) + "\n")
+    with _exclusive(out):
+        tools = {k: v for k, v in tool_versions().items() if k.startswith(("yowasp", "amaranth"))}
+        prior = None
+        if reuse and (out / "synth.json").exists():
+            prior = json.loads((out / "synth.json").read_text())
+            if prior.get("tools") != tools or not (out / "stat.json").exists():
+                prior = None
+        styles = dict(memory_styles or {})
+        spram = [mem for mem, style in styles.items() if style == "huge"]
+        t0 = time.monotonic()
+        if prior is not None:  # the same Verilog through the same tools: only new seeds are run
+            progress(f"{name} on {target}: reusing the netlist in {out}")
+            synth_cmd, notes = prior["yosys_command"], prior["notes"]
+        else:
+            # a new netlist: results of the last one in this directory are not reused by the next --reuse
+            for old in [*out.glob("report-s*.json"), *out.glob("unrouted-s*.json")]:
+                old.unlink()
+            write_atomic(out / "top.v", text)
+            synth_cmd, notes = _yosys(name, out, t, target, styles, spram, classic_abc, progress)
+        stat = json.loads((out / "stat.json").read_text())
+        cells = stat["design"].get("num_cells_by_type", {})
+        names = CELLS[t.family]
+        usage = {
+            "lut4": _count(cells, names["lut"]),
+            "ff": _count(cells, names["ff"]),
+            "carry": _count(cells, names["carry"]),
+            "bram": _count(cells, names["bram"]),
+            "dsp": _count(cells, names["dsp"]),
+        }
+        # A design that cannot fit fails here, with every resource it lacks named, before place and
+        # route; how many logic cells it would pack into says how far it is from fitting.
+        short = fit_shortfall(cells, target)
+        if short:
+            cmd = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--pack-only"]
+            _run([*cmd, "-l", "pack.log", "-q"], out, out / "pack.stdout")
+            usage |= {"utilization": packed_use(out / "pack.log"), "dir": str(out)}
+            lc = usage["utilization"].get(LOGIC_CELL[t.family])
+            packed = f"; packed: {lc[0]} {LOGIC_CELL[t.family]} of {lc[1]}" if lc else ""
+            raise DoesNotFit(f"{name} does not fit {target}: {short}{packed}", usage)
+        fmax_per_seed, util, unrouted = {}, {}, []
+        ran = prior is None
+        # router1's files keep the names they had before there was a choice, so its results stay reusable
+        via = "" if pnr.router == DEFAULT_PNR.router else f"-{pnr.router}"
+        lpf = []
+        if pnr.router == "router2" and t.clock_pin:
+            write_atomic(out / "clock.lpf", f'LOCATE COMP "clk" SITE "{t.clock_pin}";\n')
+            lpf = ["--lpf", "clock.lpf", "--lpf-allow-unconstrained"]
+        for sd in pnr.seeds:
+            run = f"s{sd}{via}"
+            log, rep, gave_up = f"nextpnr-{run}.log", f"report-{run}.json", out / f"unrouted-{run}.json"
+            # nextpnr writes its report when it has routed, so a report of this netlist is a finished run;
+            # a seed given up after at least the minutes allowed now is not tried again
+            tried_min = json.loads(gave_up.read_text())["minutes"] if gave_up.exists() else 0
+            if prior is not None and route_timeout_min and tried_min >= route_timeout_min:
+                progress(f"{name}: seed {sd} was not routed within {tried_min:g} min before ({gave_up})")
                 fmax_per_seed[sd] = None
                 unrouted.append(sd)
                 continue
-            if proc.returncode != 0 or not (out / rep).exists():
-                short = packed_shortfall(out / log)
-                if short:
-                    raise DoesNotFit(
-                        f"{name} does not fit {target} once packed: {short} (log: {out / log})",
-                        {**usage, "utilization": packed_use(out / log), "dir": str(out)},
+            if prior is None or not (out / rep).exists():
+                ran = True
+                progress(f"{name}: nextpnr-{t.family} (seed {sd}, {target})")
+                (out / rep).unlink(missing_ok=True)
+                gave_up.unlink(missing_ok=True)
+                cmd = [_tool(f"yowasp-nextpnr-{t.family}"), *t.device, "--json", "top.json", "--report", rep]
+                cmd += ["--freq", str(t.freq_mhz), "--seed", str(sd), "--router", pnr.router, *lpf]
+                cmd += ["--timing-allow-fail", "-l", log, "-q"]
+                try:
+                    proc = _run(
+                        cmd, out, out / f"nextpnr-{run}.stdout", route_timeout_min and route_timeout_min * 60
                     )
-                raise CheckFailed(
-                    f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"
-                )
-        report = json.loads((out / rep).read_text())
-        fmax = [v["achieved"] for v in report.get("fmax", {}).values()]
-        fmax_per_seed[sd] = round(min(fmax), 2) if fmax else None
-        util = util or {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()}
-    if unrouted and len(unrouted) == len(pnr.seeds):
-        raise CheckFailed(
-            f"{target}: place and route did not finish within {route_timeout_min:g} min at seed(s) "
-            f"{', '.join(map(str, unrouted))}: give it longer (--route-timeout) or try other seeds"
-        )
-    achieved = [f for f in fmax_per_seed.values() if f is not None]
-    result = {
-        "block": name,
-        "target": target,
-        "seeds": list(pnr.seeds),
-        "router": pnr.router,
-        "clock_pin": t.clock_pin if lpf else None,
-        **usage,
-        # the wrapper's shift register (one flip-flop per input bit) and its output flip-flop
-        "ff_wrapper": wrapper_ffs,
-        "spram": _count(cells, names["spram"]) if names["spram"] else 0,
-        "lutram": _count(cells, names["lutram"]) if names["lutram"] else 0,
-        "fmax_mhz": statistics.median(achieved) if achieved else None,
-        "fmax_max_mhz": max(achieved) if achieved else None,
-        "fmax_per_seed": fmax_per_seed,
-        "unrouted_seeds": unrouted,
-        "route_timeout_min": route_timeout_min,
-        "constraint_mhz": t.freq_mhz,
-        "utilization": util,
-        "device": {"luts": t.luts, "brams": t.brams, "dsps": t.dsps, "pins": t.pins},
-        "port_bits": pins,
-        "wrapper": wrapper or "none (the core's ports fit the package)",
-        "memory_styles": styles,
-        "yosys_command": synth_cmd,
-        "notes": notes,
-        "initial_contents_stripped": spram,
-        "params": params,
-        "tools": tools,
-        "elapsed_s": round(time.monotonic() - t0, 1),
-        "dir": str(out),
-    }
-    write_atomic(out / "synth.json", json.dumps(result, indent=2, default=str) + "\n")
-    return result if ran else {**result, "reused": True}
+                except subprocess.TimeoutExpired:
+                    progress(
+                        f"{name}: seed {sd} not routed within {route_timeout_min:g} min (log: {out / log})"
+                    )
+                    write_atomic(gave_up, json.dumps({"minutes": route_timeout_min}) + "\n")
+                    fmax_per_seed[sd] = None
+                    unrouted.append(sd)
+                    continue
+                if proc.returncode != 0 or not (out / rep).exists():
+                    short = packed_shortfall(out / log)
+                    if short:
+                        raise DoesNotFit(
+                            f"{name} does not fit {target} once packed: {short} (log: {out / log})",
+                            {**usage, "utilization": packed_use(out / log), "dir": str(out)},
+                        )
+                    raise CheckFailed(
+                        f"{target}: place and route failed: {_failure_reason(out / log)} (log: {out / log})"
+                    )
+            report = json.loads((out / rep).read_text())
+            fmax = [v["achieved"] for v in report.get("fmax", {}).values()]
+            fmax_per_seed[sd] = round(min(fmax), 2) if fmax else None
+            util = util or {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()}
+        if unrouted and len(unrouted) == len(pnr.seeds):
+            raise CheckFailed(
+                f"{target}: place and route did not finish within {route_timeout_min:g} min at seed(s) "
+                f"{', '.join(map(str, unrouted))}: give it longer (--route-timeout) or try other seeds"
+            )
+        achieved = [f for f in fmax_per_seed.values() if f is not None]
+        result = {
+            "block": name,
+            "target": target,
+            "seeds": list(pnr.seeds),
+            "router": pnr.router,
+            "clock_pin": t.clock_pin if lpf else None,
+            **usage,
+            # the wrapper's shift register (one flip-flop per input bit) and its output flip-flop
+            "ff_wrapper": wrapper_ffs,
+            "spram": _count(cells, names["spram"]) if names["spram"] else 0,
+            "lutram": _count(cells, names["lutram"]) if names["lutram"] else 0,
+            "fmax_mhz": statistics.median(achieved) if achieved else None,
+            "fmax_max_mhz": max(achieved) if achieved else None,
+            "fmax_per_seed": fmax_per_seed,
+            "unrouted_seeds": unrouted,
+            "route_timeout_min": route_timeout_min,
+            "constraint_mhz": t.freq_mhz,
+            "utilization": util,
+            "device": {"luts": t.luts, "brams": t.brams, "dsps": t.dsps, "pins": t.pins},
+            "port_bits": pins,
+            "wrapper": wrapper or "none (the core's ports fit the package)",
+            "memory_styles": styles,
+            "yosys_command": synth_cmd,
+            "notes": notes,
+            "initial_contents_stripped": spram,
+            "params": params,
+            "tools": tools,
+            "elapsed_s": round(time.monotonic() - t0, 1),
+            "dir": str(out),
+        }
+        write_atomic(out / "synth.json", json.dumps(result, indent=2, default=str) + "\n")
+        return result if ran else {**result, "reused": True}

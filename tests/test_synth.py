@@ -1,5 +1,6 @@
 """The FPGA flow: synthesis and place-and-route with the pinned YoWASP tools, block memories inferred."""
 
+import fcntl
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from neurohdl.flows import registry
 from neurohdl.flows.area import breakdown
 from neurohdl.flows.cli import main
-from neurohdl.flows.errors import CheckFailed, ConfigError, DoesNotFit
+from neurohdl.flows.errors import CheckFailed, ConfigError, DoesNotFit, NeurohdlError
 from neurohdl.flows.pnr_options import PnrOptions
 from neurohdl.flows.synth import CELLS, fit_shortfall, packed_shortfall, synth, synth_design
 
@@ -197,6 +198,26 @@ def test_a_design_that_does_not_fit_says_how_many_cells_it_needs(build_root):
     products = next(r for r in rows if r["group"] == "p#")
     assert products["signals"] >= 8 and products["ff"] == 16 * products["signals"]
     assert sum(r["lut4"] for r in rows) == u["lut4"] and sum(r["ff"] for r in rows) == u["ff"]
+
+
+def test_a_build_directory_in_use_is_a_clear_error(tmp_path):
+    """Regression: two runs of the same design raced in one build directory; one deleted the other's
+    reports and died with a traceback. Now the second one says so and writes nothing."""
+
+    def run():
+        return synth_design("mults", _Multipliers(9), "ice40-up5k", params={}, build_root=tmp_path)
+
+    with pytest.raises(DoesNotFit) as e:
+        run()
+    out = Path(e.value.usage["dir"])
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        stamp = (out / "top.json").stat().st_mtime_ns
+        with pytest.raises(NeurohdlError, match="is in use by another synthesis of the same design: wait"):
+            run()
+        assert (out / "top.json").stat().st_mtime_ns == stamp
+    with pytest.raises(DoesNotFit):  # released
+        run()
 
 
 def test_synth_breakdown_from_the_cli(cli):
