@@ -13,7 +13,7 @@ from .sfq_netlist import COUNTERS, Element, lfsr_orbit
 
 __all__ = ["BatchState", "evaluate_batch"]
 
-FIELDS = ("b", "c", "q", "dz", "sa", "sb", "n", "lc", "r", "s")
+FIELDS = ("b", "c", "q", "dz", "sa", "sb", "n", "lc", "r", "s", "hold")
 
 
 class BatchState:
@@ -41,23 +41,11 @@ def evaluate_batch(
     one = {p: v[:, 0] for p, v in x.items() if v.shape[1]}
     if t in ("delay", "split"):
         return one["in"]
-    if t == "merge":
-        c = x["in"].sum(1)
-        dead = param("dead")
-        busy = st.dz >= 1
-        if e.choices["mode"] == "lossy":
-            out = ~busy & (c >= 1)
-            st.count("lost", np.where(busy, c, np.maximum(0, c - 1)))
-            st.dz = np.where(busy, st.dz - 1, np.where(out, dead, st.dz))
-            return out.astype(np.int64)
-        q = st.q + c
-        out = ~busy & (q >= 1)
-        st.dz = np.where(busy, st.dz - 1, np.where(out, dead, st.dz))
-        q = q - out
-        over = np.maximum(0, q - param("depth"))
-        st.count("lost", over)
-        st.q = q - over
-        return out.astype(np.int64)
+    if t in ("merge", "neuron"):
+        _slot_start(e, st)
+        out = _slot_group(e, st, x, param)
+        _slot_end(e, st, param)
+        return out
     if t == "dro":
         d, clk = one["d"], one["clk"]
         st.count("same_slot", d & clk)
@@ -109,21 +97,65 @@ def evaluate_batch(
         orbit, pos = lfsr_orbit()
         st.s = np.where(hit, orbit[(pos[st.s] + param("steps")) % len(orbit)], st.s)
         return out.astype(np.int64)
-    if t == "neuron":
-        return _neuron(e, st, x, param)
     raise AssertionError(f"no rule for {t}")
 
 
-def _neuron(e: Element, st: BatchState, x: dict[str, np.ndarray], param) -> np.ndarray:
+def _slot_start(e: Element, st: BatchState) -> None:
+    """:func:`~neurohdl.models.sfq.slot_start` in every run."""
+    if e.type == "neuron":
+        st.hold = (st.r > 0).astype(np.int64)
+        st.r = st.r - st.hold
+    else:
+        st.hold = (st.dz >= 1).astype(np.int64)
+        st.dz = st.dz - st.hold
+
+
+def _slot_group(e: Element, st: BatchState, x: dict[str, np.ndarray], param) -> np.ndarray:
+    """:func:`~neurohdl.models.sfq.slot_group` in every run."""
+    if e.type == "neuron":
+        return _neuron_group(e, st, x, param)
+    c = x["in"].sum(1)
+    hold = st.hold == 1
+    if e.choices["mode"] == "lossy":
+        out = ~hold & (c >= 1)
+        st.count("lost", np.where(hold, c, np.maximum(0, c - 1)))
+    else:
+        q = st.q + c
+        out = ~hold & (q >= 1)
+        q = q - out
+        over = np.maximum(0, q - param("depth"))
+        st.count("lost", over)
+        st.q = q - over
+    st.dz = np.where(out, param("dead"), st.dz)
+    st.hold = st.hold | out
+    return out.astype(np.int64)
+
+
+def _slot_end(e: Element, st: BatchState, param) -> None:
+    """:func:`~neurohdl.models.sfq.slot_end` in every run."""
+    if e.type != "neuron":
+        return
+    P = param("leak")
+    if P == 0:
+        st.lc = np.zeros_like(st.lc)
+        return
+    tick = st.lc >= P - 1
+    st.lc = np.where(tick, 0, st.lc + 1)
+    leak = tick & (st.n > 0)
+    st.n = st.n - leak
+    st.count("leaked", leak.astype(np.int64))
+
+
+def _neuron_group(e: Element, st: BatchState, x: dict[str, np.ndarray], param) -> np.ndarray:
+    """:func:`~neurohdl.models.sfq.neuron_group` in every run."""
     n_max = 2 ** param("width") - 1
     e_in, i_in = x["exc"].sum(1), x["inh"].sum(1)
     if e.choices["fanin"] == "merge":
         st.count("fanin_lost", np.maximum(0, e_in - 1) + np.maximum(0, i_in - 1))
         e_in, i_in = np.minimum(e_in, 1), np.minimum(i_in, 1)
-    refr = st.r > 0
-    st.count("refr_drop", np.where(refr, e_in + i_in, 0))
-    e_in, i_in = np.where(refr, 0, e_in), np.where(refr, 0, i_in)
-    st.r = np.where(refr, st.r - 1, st.r)
+    hold = st.hold == 1
+    st.count("refr_drop", np.where(hold, e_in + i_in, 0))
+    e_in, i_in = np.where(hold, 0, e_in), np.where(hold, 0, i_in)
     st.count("cancelled", np.minimum(e_in, i_in))
     m = st.n + e_in - i_in
     sat = np.maximum(0, m - n_max)
@@ -133,22 +165,14 @@ def _neuron(e: Element, st: BatchState, x: dict[str, np.ndarray], param) -> np.n
     st.count("floor_drop", floor)
     m = m + floor
     theta = param("theta")
-    fire = ~refr & (theta != 0) & (m >= theta)
+    fire = ~hold & (theta != 0) & (m >= theta)
     st.count("fires", fire.astype(np.int64))
     st.r = np.where(fire, param("refractory"), st.r)
+    st.hold = np.where(fire, (st.r > 0).astype(np.int64), st.hold)
     if e.choices["reset"] == "subtract":
         m = np.where(fire, m - theta, m)
     else:
         st.count("reset_drop", np.where(fire, m - theta, 0))
         m = np.where(fire, 0, m)
-    P = param("leak")
-    if P == 0:
-        st.lc = np.zeros_like(st.lc)
-    else:
-        tick = st.lc >= P - 1
-        st.lc = np.where(tick, 0, st.lc + 1)
-        leak = tick & (m > 0)
-        m = m - leak
-        st.count("leaked", leak.astype(np.int64))
     st.n = m
     return fire.astype(np.int64)
