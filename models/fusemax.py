@@ -118,7 +118,10 @@ def exp2_table(FB: int = 8, PW: int = 16, method: str = "lut") -> np.ndarray:
     """``T[f] ~ 2^(f / 2^FB) * 2^(PW-1)`` for f in [0, 2^FB) (spec §2.3); the RTL ROM's contents."""
     f = np.arange(1 << FB, dtype=np.int64)
     if method == "lut":
-        return np.round(np.exp2(f / (1 << FB)) * (1 << (PW - 1))).astype(np.int64)
+        # With FB > PW the top entries round to 2^PW, one bit more than the ROM holds. They are only
+        # met with s >= 1, where 2^PW - 1 rounds to the same p, so they are clamped to it.
+        T = np.round(np.exp2(f / (1 << FB)) * (1 << (PW - 1))).astype(np.int64)
+        return np.minimum(T, (1 << PW) - 1)
     if (FB, PW) != (8, 16):
         raise ValueError(f"exp2 {method!r} is defined for FB = 8, PW = 16 only")
     if method == "ipoly3":

@@ -29,6 +29,26 @@ def test_exp2_check_values_and_every_class(method, t255, total, rel):
         assert fm.exp2_table(8, 16, "lut")[128] == 46341
 
 
+@pytest.mark.parametrize("FB", range(4, 11))
+def test_lut_table_fits_the_rom_at_every_width(FB):
+    """Every (FB, PW) the check accepts: the table fits PW bits (with FB > PW its top entries round
+    to 2^PW and are clamped; a ROM of PW bits dropped that bit, found by a random build at FB = 10,
+    PW = 9), and p over every (f, s) class is what the unclamped table gives, monotone, <= 2^(PW-1)."""
+    f = np.arange(1 << FB)
+    for PW in range(8, 19):
+        fm.FusemaxParams(FB=FB, PW=PW).check()
+        T = fm.exp2_table(FB, PW, "lut")
+        assert T.max() < 1 << PW and (np.diff(T) >= 0).all()
+        exact = np.round(np.exp2(f / (1 << FB)) * (1 << (PW - 1))).astype(np.int64)
+        assert (T < exact).any() == (FB > PW)
+        y = np.arange(-((PW + 1) << FB), 1)
+        s = np.minimum(-(y >> FB), PW)
+        half = (1 << s) >> 1
+        p = np.where(s >= PW, 0, (T[y & ((1 << FB) - 1)] + half) >> s)
+        assert (p == np.where(s >= PW, 0, (exact[y & ((1 << FB) - 1)] + half) >> s)).all()
+        assert (np.diff(p) >= 0).all() and p.max() == 1 << (PW - 1)
+
+
 def _job(rng, P, M, E, F, t=2.0):
     Q, sq = fm.quantize(t * rng.standard_normal((P, E)))
     K, sk = fm.quantize(rng.standard_normal((M, E)))

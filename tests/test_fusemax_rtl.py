@@ -139,6 +139,26 @@ def test_random_small_builds_and_jobs(seed):
     check(p, jobs, seed, gap=0.3 if seed % 3 else 0.0)
 
 
+@pytest.mark.parametrize("FB, PW", [(10, 9), (10, 18), (4, 8), (4, 18), (9, 12)])
+def test_fixed_point_widths(FB, PW):
+    """The corners of FB and PW (the exp2 ROM, score and p widths follow them); a random build at
+    FB = 10, PW = 9 found the ROM one bit too narrow for its table."""
+    rng = np.random.default_rng(FB * 100 + PW)
+    jobs = [
+        (
+            rng.integers(-128, 128, (3, 5)),
+            rng.integers(-128, 128, (M, 5)),
+            rng.integers(-128, 128, (M, 2)),
+            Cs,
+            SH,
+        )
+        for M, Cs, SH in ((7, 65535, 8), (9, 40000, 12), (4, 65535, 0), (11, 3000, 10))
+    ]
+    for exp2_unit in fm.EXP2_UNITS:
+        p = fm.FusemaxParams(R=3, C=2, E=5, F=2, M_MAX=16, P_MAX=8, FB=FB, PW=PW, OB=4, exp2_unit=exp2_unit)
+        check(p, jobs, seed=FB, gap=0.3)
+
+
 def _epoch_maxima(Q, K, Cs: int, SH: int, p: fm.FusemaxParams) -> np.ndarray:
     """Each epoch's integer max l (query 0), to show a case really exercises what it is named for."""
     x = np.clip((Q[:1] @ K.T * Cs) >> SH, -(1 << (p.XW - 1)), (1 << (p.XW - 1)) - 1)[0]
