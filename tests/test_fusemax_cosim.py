@@ -61,7 +61,8 @@ def test_divider_bound_tiles_and_odd_epoch_count(build_root, divider):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(8))
 def test_random_builds(build_root, seed):
-    """Spec §5 random configurations: R, C, E, F, OB, exp2 and the schedule drawn per seed."""
+    """Spec §5 random configurations: R, C, E, F, OB, exp2 (or FB and PW), the schedule and the build
+    options drawn per seed."""
     rng = np.random.default_rng(100 + seed)
     sets = [
         f"R={rng.choice([1, 2, 3, 4, 8])}",
@@ -69,7 +70,11 @@ def test_random_builds(build_root, seed):
         f"E={rng.choice([1, 2, 7, 16])}",
         f"F={rng.choice([1, 3, 10])}",
         f"OB={rng.choice([0, 8])}",
-        f"exp2={rng.choice(['lut', 'ipoly3'])}",
+        *(
+            [f"FB={rng.integers(4, 11)}", f"PW={rng.integers(8, 19)}", "exp2=lut"]
+            if seed % 3 == 2
+            else [f"exp2={rng.choice(['lut', 'ipoly3'])}"]
+        ),
         f"interleave={rng.choice(['true', 'false'])}",
         "M_MAX=300",
         "P_MAX=40",
