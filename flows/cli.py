@@ -339,6 +339,26 @@ def cmd_sweep(args) -> int:
     return EXIT_MISMATCH if failed else EXIT_OK
 
 
+def cmd_fuzz(args) -> int:
+    from .fuzz import run_fuzz
+
+    registry.get(args.block)
+    for flag, v in (("--runs", args.runs), ("--jobs", args.jobs), ("--vectors", args.vectors)):
+        if v < 1:
+            raise NeurohdlError(f"{flag} must be at least 1, got {v}")
+    if args.seed < 0:
+        raise NeurohdlError(f"--seed must be >= 0, got {args.seed}")
+    r = run_fuzz(
+        args.block, runs=args.runs, seed=args.seed, sim=args.sim, vectors=args.vectors, jobs=args.jobs,
+        out=args.out or f"build/fuzz/{args.block}", progress=progress,
+    )  # fmt: skip
+    print(r["markdown"])
+    failed = [x for x in r["doc"]["results"] if x["status"] != "ok"]
+    print(f"\nsaved {r['json']} and {Path(r['json']).with_suffix('.md')}")
+    print(f"{args.runs - len(failed)} of {args.runs} configurations passed, {len(failed)} failed")
+    return EXIT_MISMATCH if failed else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="neurohdl", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -425,6 +445,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler (tcp://host:port), or 'local'")
     p.add_argument("--out", help="output folder (default build/sweep/BLOCK)")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "fuzz", help="co-simulate random legal configurations under back-pressure; failures with the command"
+    )
+    p.add_argument("block", help="block name")
+    p.add_argument("--runs", type=int, default=10, help="configurations (default 10)")
+    p.add_argument("--seed", type=int, default=1, help="run i draws everything from seed + i")
+    p.add_argument("--sim", choices=("icarus", "verilator", "amaranth"), default="icarus")
+    p.add_argument("--vectors", type=int, default=10, help="co-simulation stimulus per run")
+    p.add_argument("--jobs", type=int, default=2, help="parallel runs")
+    p.add_argument("--out", help="output folder (default build/fuzz/BLOCK)")
+    p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser(
         "bench", help="the benchmark suite: speed, cycles, area, Fmax, errors beside the spec's anchors"

@@ -74,6 +74,12 @@ class Block:
     def expected(self, model: Any, stimulus: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def random_params(self, rng: np.random.Generator) -> dict[str, Any]:
+        """A random legal configuration (build and stimulus parameters over the defaults) that,
+        over many draws, covers every build parameter: ``neurohdl fuzz`` and the random
+        co-simulation tests draw from it."""
+        raise NotImplementedError
+
     def memory_styles(self, model: Any, family: str) -> dict[str, str]:
         """Yosys ``ram_style`` per memory name for an FPGA family. ``"huge"`` (iCE40 SPRAM) drops
         the memory's initial contents in synthesis, so the design must load it through a port."""

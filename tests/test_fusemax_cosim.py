@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from neurohdl.cosim.runner import run_cosim
 from neurohdl.flows import registry
+from neurohdl.flows.fuzz import as_sets
 from neurohdl.models import fusemax as fm
 
 
@@ -61,29 +62,9 @@ def test_divider_bound_tiles_and_odd_epoch_count(build_root, divider):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(8))
 def test_random_builds(build_root, seed):
-    """Spec §5 random configurations: R, C, E, F, OB, exp2 (or FB and PW), the schedule and the build
-    options drawn per seed."""
-    rng = np.random.default_rng(100 + seed)
-    sets = [
-        f"R={rng.choice([1, 2, 3, 4, 8])}",
-        f"C={rng.choice([1, 2, 3, 4])}",
-        f"E={rng.choice([1, 2, 7, 16])}",
-        f"F={rng.choice([1, 3, 10])}",
-        f"OB={rng.choice([0, 8])}",
-        *(
-            [f"FB={rng.integers(4, 11)}", f"PW={rng.integers(8, 19)}", "exp2=lut"]
-            if seed % 3 == 2
-            else [f"exp2={rng.choice(['lut', 'ipoly3'])}"]
-        ),
-        f"interleave={rng.choice(['true', 'false'])}",
-        "M_MAX=300",
-        "P_MAX=40",
-        f"M={rng.integers(1, 300)}",
-        f"P={rng.integers(1, 40)}",
-        f"divider={'shared' if seed % 4 >= 2 else 'column'}",
-        f"scale_shift={rng.choice(fm.SCALE_SHIFTS)}",
-        f"exp2_unit={rng.choice(fm.EXP2_UNITS)}",
-    ]
+    """Spec §5 random configurations (R, C, E, F, FB, PW, OB, exp2, schedule, build options, M, P),
+    drawn as ``neurohdl fuzz`` draws them."""
+    sets = as_sets(registry.get("fusemax").random_params(np.random.default_rng(100 + seed)))
     cfg = registry.resolve("fusemax", sets=sets)
     sim = "verilator" if seed % 2 else "icarus"
     res = run_cosim(cfg, sim=sim, seed=seed, vectors=8, build_root=build_root)

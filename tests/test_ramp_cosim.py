@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from neurohdl.cosim.runner import run_cosim
 from neurohdl.flows import registry
+from neurohdl.flows.fuzz import as_sets
 from neurohdl.models import ramp_adc as m
 
 SIMS = ["icarus", "verilator"]
@@ -46,27 +47,9 @@ def test_baselines_and_constant_table_build(build_root, preset, sim):
 
 
 def random_config(seed: int) -> list[str]:
-    """A random legal configuration: widths, columns, groups, modes, pipeline, input register."""
-    rng = np.random.default_rng(500 + seed)
-    B_in = int(rng.integers(4, 10))
-    N = int(rng.integers(1, min(B_in, 6) + 1))
-    G = int(rng.integers(1, 4))
-    sets = {
-        "B_in": B_in,
-        "N": N,
-        "C": int(rng.integers(max(1, G), 20)),
-        "G": G,
-        "groups": str(rng.choice(["interleave", "blocks"])),
-        "mode": str(rng.choice(["threshold", "increment"])),
-        "pipe": int(rng.integers(0, 3)),
-        "in_reg": bool(rng.random() < 0.7),
-        "functions": ",".join(rng.choice(list(m.FUNCTIONS), size=G)),
-        "merge": True,  # a narrow K_max may need it for non-monotone functions
-    }
-    if rng.random() < 0.2:
-        sets["code_source"] = "counter"
-        sets["functions"] = ",".join(rng.choice(["sigmoid", "tanh", "relu6", "softplus"], size=G))
-    return [f"{k}={v}" for k, v in sets.items()]
+    """A random legal configuration, drawn as ``neurohdl fuzz`` draws them: widths, columns, groups,
+    modes, code source, K_max, w_d, pipeline, input register, writable table."""
+    return as_sets(registry.get("ramp_adc").random_params(np.random.default_rng(500 + seed)))
 
 
 @pytest.mark.parametrize("cfg_seed", range(4))

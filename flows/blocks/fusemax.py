@@ -87,6 +87,33 @@ class FusemaxBlock(Block):
     }
     dump_keys = {"o": "int (beats, C) output lanes", "last": "int (beats,) last flags"}
 
+    def random_params(self, rng: np.random.Generator) -> dict:
+        """Spec §5's random configurations, with FB and PW drawn too for half the ``lut`` builds."""
+        exp2 = str(rng.choice(model.EXP2_METHODS))
+        widths = exp2 == "lut" and rng.random() < 0.5
+        R, C = int(rng.choice([1, 2, 3, 4, 8])), int(rng.choice([1, 2, 3, 4]))
+        M_MAX, P_MAX = 300, 40
+        return {
+            "R": R,
+            "C": C,
+            "E": int(rng.choice([1, 2, 7, 16, 64])),
+            "F": int(rng.choice([1, 3, 10, 64])),
+            "M_MAX": M_MAX,
+            "P_MAX": P_MAX,
+            "FB": int(rng.integers(4, 11)) if widths else 8,
+            "PW": int(rng.integers(8, 19)) if widths else 16,
+            "OB": int(rng.choice([0, 8, int(rng.integers(1, 8))])),
+            "exp2": exp2,
+            "interleave": bool(rng.random() < 0.6),
+            "divider": str(rng.choice(model.DIVIDERS)),
+            "scale_shift": str(rng.choice(model.SCALE_SHIFTS)),
+            "exp2_unit": str(rng.choice(model.EXP2_UNITS)),
+            "keep_copies": bool(rng.random() < 0.5),
+            "M": int(rng.choice([1, max(1, R - 1), R, R + 1, int(rng.integers(1, M_MAX + 1))])),
+            "P": int(rng.choice([1, max(1, C - 1), C + 1, int(rng.integers(1, P_MAX + 1))])),
+            "t": float(rng.choice([0.5, 2.0, 8.0])),
+        }
+
     def check(self, params: dict) -> None:
         self._fp(params).check()
         for k, lim in (("M", "M_MAX"), ("P", "P_MAX")):

@@ -100,6 +100,36 @@ class LifBlock(Block):
     def check(self, params: dict) -> None:
         self._params(params)
 
+    def random_params(self, rng: np.random.Generator) -> dict:
+        # TRACE and PERF are not drawn: a simulation build always has both (the testbench reads
+        # them); WDEPTH stays 0, as a fixed depth can be too small for a random network.
+        P = int(rng.choice([1, 2, 4, 8, 16, 32], p=[0.18] * 5 + [0.1]))
+        spram = P in (2, 4, 8) and rng.random() < 0.15  # one 16-bit SPRAM word per weight row
+        w_bits = 16 // P if spram else int(rng.integers(2, 9))
+        params = {
+            "N": max(1, P - 1) if rng.random() < 0.1 else int(rng.integers(1, 3 * P + 20)),
+            "N_EXT": 0 if rng.random() < 0.1 else int(rng.integers(0, 40)),
+            "LOOPBACK": bool(rng.random() < 0.8),
+            "P": P,
+            "Q": int(rng.choice([0] + [q for q in (1, 2, 4, 8, 16, 32) if q <= P])),  # 0: Q = P
+            "W_BITS": w_bits,
+            "ACC_BITS": int(rng.integers(w_bits + 1, 25)),
+            "CUBA": bool(rng.random() < 0.7),
+            "DECAY": str(rng.choice(["mul", "shift"])),
+            "REF_BITS": int(rng.integers(0, 5)),
+            "N_PROF": int(rng.integers(1, 6)),
+            "CFG": spram or bool(rng.random() < 0.2),
+            "WMEM_IMPL": "spram" if spram else "ebr",
+            "IN_DEPTH": int(rng.choice([2, 4, 16])),
+            "OUT_DEPTH": int(rng.choice([2, 4, 16])),
+            "density": float(rng.choice([0.05, 0.3, 0.8])),
+            "extreme": bool(rng.random() < 0.33),
+            "net_seed": int(rng.integers(0, 1 << 16)),
+        }
+        if params["N_EXT"] == 0:  # the core's only axons are its own neurons
+            params["LOOPBACK"] = True
+        return params
+
     def _params(self, params: dict) -> model.LifParams:
         return model.LifParams(**{k: params[k] for k in BUILD_KEYS})
 

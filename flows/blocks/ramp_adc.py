@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..registry import Block, register
 
 ARCHS = ("ramp", "lut_column", "lut_shared")
+MONOTONE = ["sigmoid", "tanh", "relu6", "softplus", "exp"]  # of model.FUNCTIONS
 BUILD_KEYS = ("B_in", "N", "C", "G", "K_max", "mode", "code_source", "w_d", "writable", "in_reg", "pipe")
 
 
@@ -155,6 +156,46 @@ class RampAdcBlock(Block):
         ),
     }
     dump_keys = {"out": "int (n, C) output codes per conversion"}
+
+    def random_params(self, rng: np.random.Generator) -> dict:
+        B_in = int(rng.integers(4, 13))
+        N = int(rng.integers(1, min(B_in, 8) + 1))
+        arch = str(rng.choice(["ramp", "ramp", "ramp", *ARCHS]))
+        G = int(rng.integers(1, 5))
+        # the counter form and a counter code source need non-decreasing functions
+        form = str(rng.choice(["codeseq", "counter"]))
+        counter = rng.random() < 0.2
+        functions = MONOTONE if form == "counter" or counter else list(model.FUNCTIONS)
+        params = {
+            "B_in": B_in,
+            "N": N,
+            "C": int(rng.integers(G, 24)),
+            "G": G,
+            "groups": str(rng.choice(["interleave", "blocks"])),
+            "functions": ",".join(rng.choice(functions, size=G)),
+            "form": form,
+            "rounding": str(rng.choice(["nearest", "floor"])),
+            "merge": True,  # a narrow K_max may need it for non-monotone functions
+            "mode": str(rng.choice(["threshold", "increment"])),
+            "pipe": int(rng.integers(0, 3)),
+            "in_reg": bool(rng.random() < 0.7),
+            "arch": arch,
+            "writable": arch == "ramp" and bool(rng.random() < 0.7),
+            "lut_style": str(rng.choice(["logic", "block"])),
+        }
+        if counter:
+            params["code_source"] = "counter"
+        elif rng.random() < 0.3:
+            params["K_max"] = int(rng.integers(2**N, min(2**B_in, 4 * 2**N) + 1))
+        if params["mode"] == "increment" and rng.random() < 0.4:
+            # the width an increment table needs depends on its function: a narrower one is dropped
+            w_d = int(rng.integers(max(1, B_in - 3), B_in + 2))
+            try:
+                self.model({**self.defaults(), **params, "w_d": w_d})
+                params["w_d"] = w_d
+            except ConfigError:
+                pass
+        return params
 
     def check(self, params: dict) -> None:
         self._params(params)

@@ -20,6 +20,7 @@ from ...models.sfq_netlist import (
     debug_counters,
     load_netlist,
 )
+from ...models.sfq_random import random_netlist
 from ..config import Param
 from ..errors import ConfigError
 from ..registry import Block, register
@@ -47,7 +48,7 @@ class SfqBlock(Block):
             "xor_t1",
             "A shipped netlist ("
             + ", ".join(sorted(p.stem for p in BUILTIN.glob("*.yaml")))
-            + ") or a .yaml path",
+            + "), 'random:SEED' (a random legal netlist of 16 elements of every type) or a .yaml path",
         ),
         Param("density", float, 0.3, "Random stimulus: probability of a pulse per input per slot", 0.0, 1.0),
         Param("bias_scale", int, 1000, "Global bias scale in permille for {bias: N} parameters", 0, 4000),
@@ -69,6 +70,12 @@ class SfqBlock(Block):
 
     def model(self, params: dict) -> SfqBuild:
         src = params["netlist"]
+        if src.startswith("random:"):
+            seed = src.partition(":")[2]
+            if not seed.isdigit():
+                raise ConfigError(f"params.netlist: {src!r}: expected random:SEED with SEED an integer >= 0")
+            doc = random_netlist(np.random.default_rng(int(seed)), n_elements=16)
+            return SfqBuild(load_netlist(doc, bias_scale=params["bias_scale"]), SimpleNamespace(**params))
         path = BUILTIN / f"{src}.yaml" if (BUILTIN / f"{src}.yaml").is_file() else Path(src)
         if not path.is_file():
             raise ConfigError(f"params.netlist: no shipped netlist or file {src!r}")
@@ -77,6 +84,15 @@ class SfqBlock(Block):
         except NetlistError as e:
             raise ConfigError(f"params.netlist: {path.name}: {e}") from None
         return SfqBuild(net, SimpleNamespace(**params))
+
+    def random_params(self, rng: np.random.Generator) -> dict:
+        shipped = sorted(p.stem for p in BUILTIN.glob("*.yaml"))
+        netlist = f"random:{rng.integers(0, 1 << 16)}" if rng.random() < 0.8 else str(rng.choice(shipped))
+        return {
+            "netlist": netlist,
+            "density": float(rng.choice([0.1, 0.3, 0.6])),
+            "cnt_width": int(rng.choice([0, 0, 8, 16])),
+        }
 
     def add_commands(self, sub) -> None:
         from ..sfq_tools import add_commands
