@@ -29,3 +29,9 @@ class DoesNotFit(CheckFailed):
     def __init__(self, message: str, usage: dict):
         super().__init__(message)
         self.usage = usage
+
+
+def failure_reason(e: Exception) -> str:
+    """One line for a table of runs that goes on past a failure: a NeurohdlError's own message, or,
+    for anything else (a bug), the exception's type as well."""
+    return str(e) if isinstance(e, NeurohdlError) else f"{type(e).__name__}: {e}"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import registry
-from .errors import NeurohdlError
+from .errors import failure_reason
 from .results import markdown_table, save_results
 
 
@@ -56,10 +56,8 @@ def run_one(block: str, seed: int, sim: str, vectors: int, build_root: str) -> d
                 what.append(f"received {res.received}, expected {res.expected}")
             first = f"; first {res.mismatches[0]}" if res.mismatches else ""
             r |= {"status": "failed", "reason": ", ".join(what or ["failed"]) + first}
-    except NeurohdlError as e:
-        r |= {"status": "failed", "reason": str(e)}
     except Exception as e:  # a bug in one run must not sink the others; the reason says which
-        r |= {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        r |= {"status": "failed", "reason": failure_reason(e)}
     r["seconds"] = round(time.monotonic() - t0, 1)
     return r
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import registry
 from .emit import write_atomic
-from .errors import ConfigError, DoesNotFit, NeurohdlError
+from .errors import ConfigError, DoesNotFit, NeurohdlError, failure_reason
 from .results import markdown_table, save_results
 
 SEED = 1
@@ -105,10 +105,8 @@ def run_point(spec: dict) -> dict:
     except DoesNotFit as e:  # what it needs, beside what it lacks
         result |= {k: e.usage[k] for k in ("lut4", "ff", "carry", "bram", "dsp")}
         result |= {"status": "failed", "reason": str(e)}
-    except NeurohdlError as e:
-        result |= {"status": "failed", "reason": str(e)}
     except Exception as e:  # a bug in one point must not sink the sweep; the reason says which
-        result |= {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        result |= {"status": "failed", "reason": failure_reason(e)}
     result["seconds"] = round(time.monotonic() - t0, 1)
     return result
 
