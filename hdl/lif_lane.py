@@ -60,7 +60,9 @@ def _shift_term(x, k):
 class LifLane(wiring.Component):
     """Updates one neuron per enabled cycle, through :attr:`LATENCY` register stages.
 
-    Each stage has at most two carry chains in series, so the lane is not what limits Fmax.
+    Each stage has at most two carry chains in series, and none has a chain behind a variable
+    shift: the input's scaling is shifted in stage 1 and saturated in stage 2 (on the iCE40 the two
+    in one stage were the core's longest path after the spike serializer's handshake).
 
     Parameters
     ----------
@@ -149,10 +151,9 @@ class LifLane(wiring.Component):
         )
         pr = profile(s0.prof)
 
-        # Stage 1: scale a, form the decays' products (or shifts), the linear leak and the bias.
+        # Stage 1: shift a, form the decays' products (or shifts), the linear leak and the bias.
         wexp = pr.wexp
         a_shift = Mux(wexp[-1], s0.acc >> (-wexp).as_unsigned()[:4], s0.acc << wexp.as_unsigned()[:3])
-        a = Mux(a_shift < -(1 << 15), -(1 << 15), Mux(a_shift > (1 << 15) - 1, (1 << 15) - 1, a_shift))
         lin_l = Cat(Signal(6), pr.dv, Signal(1)).as_signed()
         v_lin = Mux(s0.v > lin_l, s0.v - lin_l, Mux(s0.v < -lin_l, s0.v + lin_l, 0))
         zero = Const(0, signed(2))
@@ -168,7 +169,7 @@ class LifLane(wiring.Component):
         keep = dict(ref=s0.ref, prof=s0.prof, real=s0.real, lb=s0.lb)
         s1 = stage(
             "s1",
-            a=a[:16].as_signed(),
+            a_shift=a_shift,  # saturated in stage 2: the profile pick and the shift fill this one
             ud=ud,
             vd=vd,
             v_lin=v_lin,
@@ -178,7 +179,9 @@ class LifLane(wiring.Component):
         )
         keep = dict(ref=s1.ref, prof=s1.prof, real=s1.real, lb=s1.lb)
 
-        # Stage 2: round the products toward zero and choose the v leak.
+        # Stage 2: saturate a, round the products toward zero and choose the v leak.
+        lim = 1 << 15
+        a = Mux(s1.a_shift < -lim, -lim, Mux(s1.a_shift > lim - 1, lim - 1, s1.a_shift))
         pr1 = profile(s1.prof)
         if self.decay == "mul":
             u_dec, v_mul = _rtz12(s1.ud), _rtz12(s1.vd)
@@ -189,7 +192,7 @@ class LifLane(wiring.Component):
             "s2",
             u_dec=u_dec[: U_W + 1].as_signed(),
             v_dec=v_dec[: V_W + 1].as_signed(),
-            a6=Cat(Const(0, 6), s1.a).as_signed(),
+            a6=Cat(Const(0, 6), a[:16]).as_signed(),
             bias=s1.bias,
             **keep,
         )

@@ -59,15 +59,25 @@ class MaskSerializer(wiring.Component):
         mask = Signal(self.lanes)
         g = Signal(self.g_bits)
         idx = lowest_set_bit(m, mask, self.lanes)
-        rest = mask & (mask - 1)
+        # ``empty`` (mask == 0) and ``single`` (at most one bit set) are registers, set beside mask:
+        # ``i.ready`` is then one gate after ``o.ready``, where it had the carry chain of mask - 1
+        # and a wide compare in front of a chain of handshakes.
+        empty = Signal(init=1)
+        single = Signal(init=1)
 
+        def at_most_one(v):
+            return (v & (v - 1)) == 0
+
+        rest = mask & (mask - 1)
         m.d.comb += [
-            self.o.valid.eq(mask != 0),
+            self.o.valid.eq(~empty),
             self.o.payload.eq(g << self.lane_bits | idx[: self.lane_bits] if self.lane_bits else g),
-            self.i.ready.eq((mask == 0) | (self.o.ready & (rest == 0))),
+            self.i.ready.eq(empty | (self.o.ready & single)),
         ]
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += mask.eq(rest)
+            m.d.sync += [mask.eq(rest), empty.eq(single), single.eq(at_most_one(rest))]
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [mask.eq(self.i.payload.mask), g.eq(self.i.payload.g)]
+            word = self.i.payload
+            m.d.sync += [mask.eq(word.mask), g.eq(word.g), empty.eq(word.mask == 0)]
+            m.d.sync += single.eq(at_most_one(word.mask))
         return m
