@@ -49,7 +49,13 @@ def test_baselines_and_constant_table_build(build_root, preset, sim):
 def random_config(seed: int) -> list[str]:
     """A random legal configuration, drawn as ``neurohdl fuzz`` draws them: widths, columns, groups,
     modes, code source, K_max, w_d, pipeline, input register, writable table."""
-    return as_sets(registry.get("ramp_adc").random_params(np.random.default_rng(500 + seed)))
+    params = registry.get("ramp_adc").random_params(np.random.default_rng(500 + seed))
+    if params["B_in"] > 9 or params["N"] > 6:  # up to 2^(N+1) ramp steps per conversion: the
+        # suite stops at B_in 9, N 6 (a few seconds a run), fuzz goes on
+        params |= {"B_in": min(params["B_in"], 9), "N": min(params["N"], 6)}
+        params.pop("K_max", None)
+        params.pop("w_d", None)
+    return as_sets(params)
 
 
 @pytest.mark.parametrize("cfg_seed", range(4))
