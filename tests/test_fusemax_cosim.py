@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from neurohdl.cosim.runner import run_cosim
 from neurohdl.flows import registry
-from neurohdl.flows.fuzz import as_sets
+from neurohdl.flows.fuzz import draw
 from neurohdl.models import fusemax as fm
 
 
@@ -64,7 +64,7 @@ def test_divider_bound_tiles_and_odd_epoch_count(build_root, divider):
 def test_random_builds(build_root, seed):
     """Spec §5 random configurations (R, C, E, F, FB, PW, OB, exp2, schedule, build options, M, P),
     drawn as ``neurohdl fuzz`` draws them."""
-    sets = as_sets(registry.get("fusemax").random_params(np.random.default_rng(100 + seed)))
+    sets = draw("fusemax", 100 + seed)
     cfg = registry.resolve("fusemax", sets=sets)
     sim = "verilator" if seed % 2 else "icarus"
     res = run_cosim(cfg, sim=sim, seed=seed, vectors=8, build_root=build_root)
