@@ -42,9 +42,9 @@ def run_one(block: str, seed: int, sim: str, vectors: int, build_root: str) -> d
     from ..cosim.runner import run_cosim
 
     t0 = time.monotonic()
-    sets = draw(block, seed)
-    r = {"seed": seed, "sets": sets, "status": "ok", "reason": ""}
+    r = {"seed": seed, "sets": [], "status": "ok", "reason": ""}
     try:
+        r["sets"] = sets = draw(block, seed)
         cfg = registry.resolve(block, sets=sets)
         res = run_cosim(cfg, sim=sim, seed=seed, vectors=vectors, build_root=build_root)
         r |= {"cycles": res.cycles, "received": res.received, "expected": res.expected, "log": res.log}
