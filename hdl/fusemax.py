@@ -43,6 +43,22 @@ def out_layout(p: FusemaxParams) -> data.StructLayout:
     return data.StructLayout({"data": data.ArrayLayout(signed(8 + p.OB), p.C), "last": 1})
 
 
+def signature_members(p: FusemaxParams) -> dict:
+    """The block's ports (spec §3.2, §3.3), shared by both microarchitectures."""
+    return {
+        "cfg": In(stream.Signature(cfg_layout(p))),
+        "q": In(stream.Signature(data.ArrayLayout(signed(8), p.C))),
+        "k": In(stream.Signature(data.ArrayLayout(signed(8), p.R))),
+        "v": In(stream.Signature(data.ArrayLayout(signed(8), p.R))),
+        "o": Out(stream.Signature(out_layout(p))),
+        "perf_busy": Out(48),
+        "perf_mac": Out(48),
+        "perf_stall_in": Out(48),
+        "perf_stall_out": Out(48),
+        "running": Out(1),
+    }
+
+
 def _tree(m: Module, leaves: list, op, name: str):
     """A registered reduction tree: ceil(log2(n)) stages, each a register of pairwise results (an odd
     element is carried through a register). Zero stages for one leaf."""
@@ -126,20 +142,7 @@ class FusemaxArray(wiring.Component):
         t = Timing.of(p)
         self.K_OVH, self.L_RM, self.L_RED, self.T_DIV = t.K_OVH, t.L_RM, t.L_RED, t.T_DIV
         self.EX, self.SC_GAP, self.T_HEAD, self.L_OUT = t.EX, t.SC_GAP, t.T_HEAD, t.L_OUT
-        super().__init__(
-            {
-                "cfg": In(stream.Signature(cfg_layout(p))),
-                "q": In(stream.Signature(data.ArrayLayout(signed(8), p.C))),
-                "k": In(stream.Signature(data.ArrayLayout(signed(8), p.R))),
-                "v": In(stream.Signature(data.ArrayLayout(signed(8), p.R))),
-                "o": Out(stream.Signature(out_layout(p))),
-                "perf_busy": Out(48),
-                "perf_mac": Out(48),
-                "perf_stall_in": Out(48),
-                "perf_stall_out": Out(48),
-                "running": Out(1),
-            }
-        )
+        super().__init__(signature_members(p))
 
     def elaborate(self, platform):
         p = self.p

@@ -28,6 +28,11 @@ SCALE_STEPS = 5 + 7  # SH <= 47: at most five steps by 8, then at most seven by 
 # Where exp2 runs: "pe", a ROM and rounding shifter in every PE; "column", one per column taking
 # its R rows in turn (R - 1 more cycles, 1/R of the block RAMs)
 EXP2_UNITS = ("pe", "column")
+# "array": the spec's R x C PEs with scaling and exp2 in every PE and a correction unit per column;
+# "compact": multiply-accumulate-only PEs with one softmax, correction and division unit for the
+# array (about half the MAC utilisation at C = 4, for FPGAs too small for the array)
+ARCHS = ("array", "compact")
+MUL_STEPS = 16  # the compact softmax unit multiplies S by Cs one bit of Cs per cycle
 D_MAX = 63  # numpy shifts by >= 64 are undefined; any clamp >= the RNV width gives the same bits
 
 
@@ -56,6 +61,7 @@ class FusemaxParams:
     # per-column and per-PE copies of control registers kept apart for routing (large arrays);
     # False lets synthesis merge them and drop their unused bits (small FPGAs, fewer flip-flops)
     keep_copies: bool = True
+    arch: str = "array"
 
     def check(self) -> FusemaxParams:
         for name, lo, hi in (
@@ -78,6 +84,16 @@ class FusemaxParams:
             raise ValueError(f"scale_shift = {self.scale_shift!r}: use one of {', '.join(SCALE_SHIFTS)}")
         if self.exp2_unit not in EXP2_UNITS:
             raise ValueError(f"exp2_unit = {self.exp2_unit!r}: use one of {', '.join(EXP2_UNITS)}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch = {self.arch!r}: use one of {', '.join(ARCHS)}")
+        if self.arch == "compact":
+            array_only = {"interleave": True, "divider": "column", "scale_shift": "barrel", "exp2_unit": "pe"}
+            for name, value in array_only.items():
+                if getattr(self, name) != value:
+                    raise ValueError(
+                        f"{name} = {getattr(self, name)!r} is an option of arch 'array'; arch 'compact' "
+                        f"has one schedule and one shared unit of each kind: leave {name} at {value!r}"
+                    )
         if self.exp2 == "lut":
             if not 4 <= self.FB <= 10:
                 raise ValueError(f"FB = {self.FB} is outside 4..10 for exp2 'lut'")
@@ -338,6 +354,17 @@ class Timing:
 
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
+        if p.arch == "compact":
+            # per epoch E QK slots, SW, C (F + 1) PV slots; the softmax unit: capture, R C scores
+            # of MUL_STEPS + SCALE_STEPS + 2 cycles, flush, R C exp2 pops and its three stages
+            n = p.R * p.C
+            return cls(
+                K_OVH=1 + p.C * (p.F + 1) - p.F,
+                L_RM=6 + n * (MUL_STEPS + SCALE_STEPS + 3),
+                L_RED=3 + ceil_log2(p.R + 1),
+                T_DIV=p.C * (9 + p.OB + 5) + 1,
+                EX=4,
+            )
         tree = ceil_log2(p.R)
         steps = 9 + p.OB
         t_div = steps + 4 if p.divider == "column" else 2 + p.C * (steps + 3)
@@ -361,6 +388,8 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
     t = p.timing
     M1, P1 = -(-M // p.R), -(-P // p.C)
     D = p.F * t.T_DIV
+    if p.arch == "compact":
+        return _cycles_compact(M1, P1, p, t)
     div_idle = 0  # first cycle the divider can see a finished tile
     last = 0
     if not p.interleave:  # QK SC1 SC2, exp2, PV per epoch, each tile's division before the next
@@ -401,6 +430,30 @@ def cycles(M: int, P: int, p: FusemaxParams) -> int:
     return last
 
 
+def _cycles_compact(M1: int, P1: int, p: FusemaxParams, t: Timing) -> int:
+    """The compact microarchitecture's frames ``QK(g) SW PV(g-1)``: SW waits for the softmax unit
+    (busy ``L_RM`` cycles from the SW that started it) and, for a tile's first epoch, for its memory
+    bank (free when the division of the tile before the last ends)."""
+    G = M1 * P1
+    now, free = 1, 0
+    bank_free, div_idle = [0, 0], 0
+    npv = p.C * (p.F + 1)
+    for g in range(G + 1):
+        if g < G:
+            now += p.E
+        tile, j = divmod(g - 1, M1)
+        sw = max(now, free, bank_free[tile & 1] if g >= 1 and j == 0 else 0)
+        if g < G:
+            free = sw + t.L_RM
+        now = sw + 1
+        if g >= 1:
+            now += npv
+            if j == M1 - 1:  # its last RNV write, then the division of every (f, c)
+                div_idle = max(now + t.L_RED, div_idle) + 1 + p.F * t.T_DIV
+                bank_free[tile & 1] = div_idle
+    return div_idle
+
+
 def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
     """Closed form of :func:`cycles` when nothing waits but the last epoch (each tile's F divisions
     end before the next tile's last PV slot, roughly ``F T_DIV < M1 W``, and
@@ -413,6 +466,8 @@ def cycles_formula(M: int, P: int, p: FusemaxParams) -> int | None:
     """
     if M == 0 or P == 0:
         return 0
+    if p.arch == "compact":
+        return None
     t = p.timing
     M1, P1 = -(-M // p.R), -(-P // p.C)
     D = p.F * t.T_DIV

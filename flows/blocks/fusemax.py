@@ -75,6 +75,13 @@ class FusemaxBlock(Block):
         ),  # fmt: skip
         Param("exp2_unit", str, "pe", "exp2 ROM and shifter per PE or per column", choices=model.EXP2_UNITS),
         Param("keep_copies", bool, True, "Keep control copies per column apart (False: synthesis may merge)"),
+        Param(
+            "arch",
+            str,
+            "array",
+            "'array' (the spec's PEs) or 'compact' (MAC-only PEs, one shared softmax, correction and divider unit)",
+            choices=model.ARCHS,
+        ),  # fmt: skip
         Param("M", int, 40, "Stimulus: keys of the first job", 0, 65536),
         Param("P", int, 12, "Stimulus: queries of the first job", 0, 65536),
         Param("t", float, 2.0, "Stimulus: temperature of Q (Q = t N(0,1), K, V = N(0,1), int8)", 0.0, 100.0),
@@ -133,6 +140,10 @@ class FusemaxBlock(Block):
         return {"qbuf": "distributed"} if family == "ecp5" else {}
 
     def rtl(self, build: FusemaxBuild, *, sim: bool):
+        if build.fp.arch == "compact":
+            from ...hdl.fusemax_compact import FusemaxCompact
+
+            return FusemaxCompact(build.fp)
         from ...hdl.fusemax import FusemaxArray
 
         return FusemaxArray(build.fp)

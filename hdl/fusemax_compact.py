@@ -1,0 +1,526 @@
+"""RTL of the ``fusemax`` block's compact microarchitecture (``arch = "compact"``): PEs that only
+multiply and accumulate, one softmax unit and one correction unit shared by the whole array, for
+FPGAs too small for :class:`~neurohdl.hdl.fusemax.FusemaxArray` (the iCE40 UP5K's 2 x 4).
+
+Same ports, numerics and golden model (:func:`neurohdl.models.fusemax.attention_int`) as the array;
+only timing differs, replayed exactly by :func:`~neurohdl.models.fusemax.cycles`.
+
+The array runs frames, each ``QK(g) SW PV(g-1)``:
+
+* ``QK``: E slots, every PE accumulates ``S = sum_e Q K`` in its multiplier's output register.
+* ``SW``: one slot that waits for the softmax unit to be idle (so p of epoch g-1 is complete),
+  loads every PE's second operand with its ``p - 1`` and, a cycle later, captures every S into a
+  shift chain, from which the softmax unit then scales, takes the column maxima, updates the
+  running maxima and evaluates exp2, one score at a time, while the array goes on.
+* ``PV``: C (F + 1) slots, f major: slot (f, c) sums column c's products ``(p - 1) v`` over the
+  rows plus ``sum_r v`` (= ``sum_r p v``; p - 1 fits a signed PW-bit operand where p = 2^(PW-1)
+  does not, so one 16 x 16 DSP does both products at PW = 16), and slot (F, c) does the same with
+  v = 1, giving SLD. One read-modify-write per slot updates RNV[f, c] (RD at f = F) in one memory.
+
+A division unit takes each finished tile's memory bank, one division at a time.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, wiring
+
+from ..models.fusemax import D_MAX, SCALE_STEPS, FusemaxParams, Timing, exp2_table
+from ..models.ints import ceil_log2
+from .fusemax import _one_hot, _tree, signature_members
+
+__all__ = ["FusemaxCompact"]
+
+MUL_STEPS = 16  # the softmax unit multiplies S by Cs one bit of Cs per cycle
+
+
+class FusemaxCompact(wiring.Component):
+    """FuseMax-style attention with multiply-accumulate-only PEs and shared softmax, correction and
+    division units.
+
+    Parameters
+    ----------
+    params : FusemaxParams
+        Build parameters with ``arch = "compact"`` (spec §2.1; ``exp2`` methods are the ROM's
+        contents).
+
+    Attributes
+    ----------
+    K_OVH, L_RM, L_RED, T_DIV, EX, SC_GAP, T_HEAD, L_OUT : int
+        Timing constants, as in :class:`~neurohdl.models.fusemax.Timing`: ``L_RM`` is the softmax
+        unit's time per epoch, ``T_DIV`` the time per output beat.
+
+    Ports
+    -----
+    As :class:`~neurohdl.hdl.fusemax.FusemaxArray`.
+    """
+
+    def __init__(self, params: FusemaxParams):
+        self.p = p = params.check()
+        t = Timing.of(p)
+        self.K_OVH, self.L_RM, self.L_RED, self.T_DIV = t.K_OVH, t.L_RM, t.L_RED, t.T_DIV
+        self.EX, self.SC_GAP, self.T_HEAD, self.L_OUT = t.EX, t.SC_GAP, t.T_HEAD, t.L_OUT
+        super().__init__(signature_members(p))
+
+    def elaborate(self, platform):
+        p = self.p
+        m = Module()
+        R, C, E, F, FB, PW, OB = p.R, p.C, p.E, p.F, p.FB, p.PW, p.OB
+        N = R * C
+        NPV = C * (F + 1)  # PV slots per epoch
+        XW, W_R = p.XW, p.XW - p.FB + 1
+        NQ = 9 + OB
+        BW = max(8, PW)  # second multiplier operand: q, or p - 1 <= 2^(PW-1) - 1
+        AW = max(p.W_S, PW + 8)  # the multiplier's output register: S, or (p - 1) v
+        x_min, x_max = -(1 << (XW - 1)), (1 << (XW - 1)) - 1
+
+        cfgp = self.cfg.payload
+        M = Signal.like(cfgp.M, name="M")
+        P = Signal.like(cfgp.P, name="P")
+        running = Signal()
+        start = Signal()
+        m.d.comb += [self.cfg.ready.eq(~running), start.eq(self.cfg.valid & self.cfg.ready)]
+        m.d.comb += self.running.eq(running)
+        job_cs, job_sh = Signal(16, name="Cs"), Signal(6, name="SH")
+
+        # -- epoch descriptors: front (QK), back (PV) ------------------------------------------
+        desc = data.StructLayout(
+            {"ex": 1, "kb": range(p.M_MAX + R + 1), "qb": range(p.P_MAX + C + 1), "bank": 1,
+             "first": 1, "last": 1, "tlast": 1, "keys": R}
+        )  # fmt: skip
+        front = Signal(desc, name="front")
+        back = Signal(desc, name="back")
+        front_next = Signal(desc, name="front_next")
+        m.d.comb += front_next.eq(front)
+        with m.If(front.last):  # the next tile's first epoch, or nothing after the job's last
+            m.d.comb += [
+                front_next.kb.eq(0),
+                front_next.first.eq(1),
+                front_next.last.eq(R >= M),
+                front_next.keys.eq(Cat(r < M for r in range(R))),
+                front_next.qb.eq(front.qb + C),
+                front_next.tlast.eq(front.qb + 2 * C >= P),
+                front_next.bank.eq(~front.bank),
+                front_next.ex.eq(~front.tlast),
+            ]
+        with m.Else():
+            m.d.comb += [
+                front_next.kb.eq(front.kb + R),
+                front_next.last.eq(front.kb + 2 * R >= M),
+                front_next.keys.eq(Cat(front.kb + R + r < M for r in range(R))),
+                front_next.first.eq(0),
+            ]
+
+        # -- slot control ------------------------------------------------------------------------
+        is_qk, is_sw, is_pv = (Signal(name=n) for n in ("is_qk", "is_sw", "is_pv"))
+        idx = Signal(range(E), name="idx")
+        pf = Signal(range(F + 1), name="pf")
+        pc = Signal(range(C), name="pc")
+        ps = Signal(range(NPV), name="ps")
+        sc_free = Signal(name="sc_free")  # the softmax unit is idle: p and d of its epoch are final
+        owned = Signal(2, name="owned")  # bank holds a tile whose division has not ended
+        written = Signal(2, name="written")  # ... and its last RNV write has landed
+        adv, stall_in, wait = Signal(name="adv"), Signal(name="stall_in"), Signal(name="wait")
+        need_q = is_qk & front.first
+        need_v = is_pv & (pf != F)
+        m.d.comb += [
+            stall_in.eq((is_qk & ~self.k.valid) | (need_q & ~self.q.valid) | (need_v & ~self.v.valid)),
+            wait.eq(is_sw & (~sc_free | (back.ex & back.first & owned.bit_select(back.bank, 1)))),
+            adv.eq(~stall_in & ~wait),
+            self.k.ready.eq(is_qk & adv),
+            self.q.ready.eq(need_q & adv),
+            self.v.ready.eq(need_v & (pc == C - 1) & adv),
+        ]
+
+        def goto(state: str) -> None:
+            m.d.sync += [is_qk.eq(state == "QK"), is_sw.eq(state == "SW"), is_pv.eq(state == "PV")]
+
+        def frame_end() -> None:
+            m.d.sync += [back.eq(front), front.eq(front_next)]
+            with m.If(front_next.ex):
+                goto("QK")
+            with m.Elif(front.ex):
+                goto("SW")
+            with m.Else():
+                goto("IDLE")
+
+        with m.If(start & (cfgp.M != 0) & (cfgp.P != 0)):
+            m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
+            m.d.sync += [front.last.eq(R >= cfgp.M), front.tlast.eq(C >= cfgp.P)]
+            m.d.sync += front.keys.eq(Cat(r < cfgp.M for r in range(R)))
+            goto("QK")
+        with m.If(is_qk & adv):
+            m.d.sync += idx.eq(idx + 1)
+            with m.If(idx == E - 1):
+                m.d.sync += idx.eq(0)
+                goto("SW")
+        with m.If(is_sw & adv):
+            m.d.sync += [pf.eq(0), pc.eq(0), ps.eq(0)]
+            with m.If(back.ex):
+                goto("PV")
+            with m.Else():
+                frame_end()
+        with m.If(is_pv & adv):
+            m.d.sync += [ps.eq(ps + 1), pc.eq(pc + 1)]
+            with m.If(pc == C - 1):
+                m.d.sync += [pc.eq(0), pf.eq(pf + 1)]
+            with m.If(ps == NPV - 1):
+                frame_end()
+                with m.If(back.last):
+                    m.d.sync += owned.bit_select(back.bank, 1).eq(1)
+
+        # -- slot tags: what an issued slot left in the pipeline behind it -----------------------
+        abits = ceil_log2(2 * NPV)
+        tag_layout = data.StructLayout(
+            {"qk": 1, "e0": 1, "sw": 1, "front": 1, "pv": 1, "c": range(C), "addr": abits,
+             "first": 1, "d": range(D_MAX + 1), "tdone": 1, "bank": 1}
+        )  # fmt: skip
+        T = ceil_log2(R + 1)  # add tree over the rows and the sum of v
+        L_SUM = 3 + T  # stage at which a PV slot's column sum is in its register
+        assert L_SUM == self.L_RED
+        tags = [Signal(tag_layout, name=f"tag{i}") for i in range(L_SUM + 1)]
+        d_pv = [Signal(range(D_MAX + 1), name=f"d_pv{c}") for c in range(C)]
+        m.d.comb += [
+            tags[0].qk.eq(is_qk & adv),
+            tags[0].e0.eq(idx == 0),
+            tags[0].sw.eq(is_sw & adv),
+            tags[0].front.eq(front.ex),
+            tags[0].pv.eq(is_pv & adv),
+            tags[0].c.eq(pc),
+            tags[0].addr.eq(Mux(back.bank, ps + NPV, ps)),
+            tags[0].first.eq(back.first),
+            tags[0].d.eq(Array(d_pv)[pc]),
+            tags[0].tdone.eq((ps == NPV - 1) & back.last),
+            tags[0].bank.eq(back.bank),
+        ]
+        for i in range(1, len(tags)):
+            m.d.sync += tags[i].eq(tags[i - 1])
+        t1, t2 = tags[1], tags[2]
+
+        # -- Q buffer: written by each tile's first epoch, read one slot ahead later ----------
+        m.submodules.qbuf = qbuf = memory.Memory(shape=unsigned(8 * C), depth=E, init=[])
+        qw = qbuf.write_port()
+        qr = qbuf.read_port()  # never meets a write to its address in the same cycle
+        m.d.comb += [
+            qw.addr.eq(idx),
+            qw.data.eq(self.q.payload.as_value()),
+            qw.en.eq(need_q & adv),
+            qr.en.eq(adv),
+            qr.addr.eq(Mux(is_qk & (idx != E - 1), idx + 1, 0)),
+        ]
+        q_lane = [
+            Mux(front.first, self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed()) for c in range(C)
+        ]
+
+        # -- the PE array: operand registers (stage 1), multiply-accumulate (stage 2) -----------
+        opa = [Signal(signed(8), name=f"opa{r}") for r in range(R)]  # k, v or 1: one per row
+        opb = [[Signal(signed(BW), name=f"opb_{r}_{c}") for c in range(C)] for r in range(R)]
+        acc = [[Signal(signed(AW), name=f"acc_{r}_{c}") for c in range(C)] for r in range(R)]
+        pm1 = [[Signal(signed(BW), name=f"pm1_{r}_{c}") for c in range(C)] for r in range(R)]
+        for r in range(R):
+            with m.If(is_qk & adv):
+                m.d.sync += opa[r].eq(self.k.payload[r])
+            with m.Elif(is_pv & adv):
+                m.d.sync += opa[r].eq(Mux(pf == F, 1, self.v.payload[r]))
+            for c in range(C):
+                with m.If(is_qk & adv):
+                    m.d.sync += opb[r][c].eq(q_lane[c])
+                with m.Elif(is_sw & adv):
+                    m.d.sync += opb[r][c].eq(pm1[r][c])
+                with m.If(t1.qk | t1.pv):
+                    m.d.sync += acc[r][c].eq(Mux(t1.pv | t1.e0, 0, acc[r][c]) + opa[r] * opb[r][c])
+
+        # -- column sums (stages 3 .. L_SUM) and the correction unit ------------------------------
+        sum_a = Signal(signed(8 + ceil_log2(R + 1)), name="sum_a")
+        sum_a3 = Signal.like(sum_a, name="sum_a3")
+        m.d.sync += [sum_a.eq(sum(opa)), sum_a3.eq(sum_a)]
+        rows = []
+        for r in range(R):
+            sel = _one_hot(m, signed(PW + 8), f"colsel{r}", [(t2.c == c, acc[r][c]) for c in range(C)])
+            reg = Signal(signed(PW + 8), name=f"row{r}")
+            m.d.sync += reg.eq(sel)
+            rows.append(reg)
+        col_sum = _tree(m, [*rows, sum_a3], operator.add, "colsum")
+
+        m.submodules.rnv = rnv = memory.Memory(shape=signed(p.W_RNV), depth=2 * NPV, init=[])
+        wp = rnv.write_port()
+        ra = rnv.read_port()  # reads an address three cycles before its write, never during one
+        t_rd, t_sh, t_wr = tags[L_SUM - 3], tags[L_SUM - 1], tags[L_SUM]
+        latched = Signal(signed(p.W_RNV), name="rnv_q")  # a block RAM's output is slow
+        shifted = Signal(signed(p.W_RNV), name="rnv_sh")
+        m.d.sync += [latched.eq(ra.data), shifted.eq(latched >> t_sh.d)]
+        m.d.comb += [
+            ra.addr.eq(t_rd.addr),
+            wp.addr.eq(t_wr.addr),
+            wp.data.eq(Mux(t_wr.first, col_sum, shifted + col_sum)),
+            wp.en.eq(t_wr.pv),
+        ]
+        with m.If(t_wr.pv & t_wr.tdone):
+            m.d.sync += written.bit_select(t_wr.bank, 1).eq(1)
+
+        # -- the softmax unit ----------------------------------------------------------------------
+        # S of every PE, column major, into a chain (at SW's stage 1, when the last QK sum is in);
+        # per score: pop S, multiply by Cs (MUL_STEPS), shift right by SH (SCALE_STEPS: by 8,
+        # then by 1), saturate to x and push x at the chain's tail; a column's last x gives its
+        # running max and d. Then exp2 pops the x back, one per cycle, and writes p - 1 to its PE.
+        CW = max(p.W_S, XW)
+        chain = [Signal(signed(CW), name=f"chain{i}") for i in range(N)]
+        ZW = p.W_S + 1 + MUL_STEPS  # the product, hi part (W_S + 1) over the bits shifted out
+        z = Signal(signed(ZW), name="z")
+        mcand = Signal(signed(p.W_S), name="mcand")
+        csr = Signal(16, name="csr")
+        step = Signal(range(MUL_STEPS + SCALE_STEPS + 2), name="step")
+        x_reg = Signal(signed(XW), name="x")
+        lm = Signal(signed(XW), name="lm")
+        u_keys = Signal(R, name="u_keys")
+        u_first = Signal(name="u_first")
+        u_r = Signal(range(R), name="u_r")
+        u_c = Signal(range(C), name="u_c")
+        col_done = Signal(name="col_done")  # lm is a column's maximum: update its running max
+        r_col = [Signal(signed(W_R), name=f"rmax{c}") for c in range(C)]
+        d_col = [Signal(range(D_MAX + 1), name=f"d{c}") for c in range(C)]
+        pop, push = Signal(name="pop"), Signal(name="push")
+        u_i = Signal(range(N + 1), name="u_i")  # the score the unit is on
+        with m.If(is_sw & adv):  # the d of the epoch PV now works on (final: the unit is idle)
+            m.d.sync += [a.eq(b) for a, b in zip(d_pv, d_col, strict=True)]
+
+        with m.If(t1.sw & t1.front):
+            m.d.sync += [chain[i].eq(acc[r][c]) for i, (c, r) in enumerate(_col_major(R, C))]
+        with m.Elif(pop | push):
+            m.d.sync += [a.eq(b) for a, b in zip(chain, chain[1:], strict=False)]
+            m.d.sync += chain[-1].eq(x_reg)
+
+        done_c = Signal(range(C), name="done_c")  # the column whose last x is in lm
+        m.d.comb += done_c.eq(Mux(u_c == 0, C - 1, u_c - 1))
+        with m.If(col_done):
+            l_val = (lm + ((1 << FB) - 1)) >> FB
+            r_old = Array(r_col)[done_c]
+            rise = l_val > r_old
+            diff = (l_val - r_old)[: W_R + 1]
+            dbits = D_MAX.bit_length()
+            m.d.sync += [
+                Array(r_col)[done_c].eq(Mux(u_first | rise, l_val, r_old)),
+                Array(d_col)[done_c].eq(
+                    Mux(u_first | ~rise, 0, Mux(diff[dbits:].any(), D_MAX, diff[:dbits]))
+                ),
+                col_done.eq(0),
+            ]
+
+        # exp2 pipeline: x popped (stage 0: ROM address, shift s = r - (x >> FB)), ROM data
+        # latched and s clamped (1), T[f] + 2^s / 2 (2), p - 1 written to its PE (3)
+        rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=[int(v) for v in exp2_table(FB, PW, p.exp2)])
+        m.submodules.exp2 = rom
+        rp = rom.read_port()
+        sbits = ceil_log2(PW + 1)
+        x_head = chain[0][:XW].as_signed()
+        m.d.comb += rp.addr.eq(x_head[:FB])
+        ex = [Signal(name=f"ex{i}") for i in range(4)]
+        ex_i = [Signal(range(N), name=f"ex_i{i}") for i in range(4)]
+        s_raw = Signal(signed(W_R + 1), name="s_raw")
+        masked = Signal(name="ex_masked")
+        t_rom, t_sum = Signal(PW, name="t_rom"), Signal(PW + 1, name="t_sum")
+        s1, s2 = Signal(sbits, name="s1"), Signal(sbits, name="s2")
+        z1, z2 = Signal(name="z1"), Signal(name="z2")
+        m.d.sync += [a.eq(b) for a, b in zip(ex[1:], ex, strict=False)]
+        m.d.sync += [a.eq(b) for a, b in zip(ex_i[1:], ex_i, strict=False)]
+        m.d.comb += ex_i[0].eq(u_i)
+        with m.If(ex[0]):
+            m.d.sync += [
+                s_raw.eq(Array(r_col)[u_c] - x_head[FB:XW].as_signed()),
+                masked.eq(~u_keys.bit_select(u_r, 1)),
+            ]
+        m.d.sync += [
+            t_rom.eq(rp.data),
+            s1.eq(Mux(s_raw >= PW, PW, s_raw[:sbits])),
+            z1.eq((s_raw >= PW) | masked),
+            t_sum.eq(t_rom + Cat(*(s1 == i + 1 for i in range(PW)))),
+            s2.eq(s1),
+            z2.eq(z1),
+        ]
+        p_val = Mux(z2, 0, t_sum >> s2)
+        for i, (c, r) in enumerate(_col_major(R, C)):
+            with m.If(ex[3] & (ex_i[3] == i)):
+                m.d.sync += pm1[r][c].eq(p_val - 1)
+
+        m.d.comb += sc_free.eq(0)
+        with m.FSM(name="softmax"):
+            with m.State("IDLE"):
+                m.d.comb += sc_free.eq(1)
+                with m.If(is_sw & adv & front.ex):
+                    m.d.sync += [u_keys.eq(front.keys), u_first.eq(front.first), u_r.eq(0), u_c.eq(0)]
+                    m.d.sync += u_i.eq(0)
+                    m.next = "CAPTURE"
+            with m.State("CAPTURE"):  # the chain is loaded at the end of this cycle
+                m.d.sync += step.eq(0)
+                m.next = "SCALE"
+            with m.State("SCALE"):
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == 0):
+                    m.d.comb += pop.eq(1)
+                    m.d.sync += [mcand.eq(chain[0][: p.W_S].as_signed()), csr.eq(job_cs), z.eq(0)]
+                with m.Elif(step <= MUL_STEPS):
+                    hi = z[MUL_STEPS:].as_signed()
+                    t_add = hi + Mux(csr[0], mcand, 0)
+                    m.d.sync += [z.eq(Cat(z[1:MUL_STEPS], t_add[0], t_add[1:])), csr.eq(csr >> 1)]
+                with m.Elif(step <= MUL_STEPS + SCALE_STEPS):
+                    k = step - (MUL_STEPS + 1)
+                    with m.If(k < job_sh[3:]):
+                        m.d.sync += z.eq(z >> 8)
+                    with m.Elif((k >= 5) & (k < 5 + job_sh[:3])):
+                        m.d.sync += z.eq(z >> 1)
+                with m.Else():  # saturate, running column maximum
+                    top = z[XW - 1 :]
+                    x_new = Mux(top.all() | ~top.any(), z[:XW].as_signed(), Mux(z[-1], x_min, x_max))
+                    m.d.sync += [x_reg.eq(x_new), step.eq(0), u_i.eq(u_i + 1)]
+                    valid_row = u_keys.bit_select(u_r, 1)
+                    with m.If(u_r == 0):
+                        m.d.sync += lm.eq(x_new)
+                    with m.Elif(valid_row & (x_new > lm)):
+                        m.d.sync += lm.eq(x_new)
+                    m.d.sync += u_r.eq(u_r + 1)
+                    with m.If(u_r == R - 1):
+                        m.d.sync += [u_r.eq(0), u_c.eq(Mux(u_c == C - 1, 0, u_c + 1)), col_done.eq(1)]
+                    with m.If(u_i == N - 1):
+                        m.next = "FLUSH"
+            with m.State("FLUSH"):  # the last x to the chain's tail; the last column's update
+                m.d.comb += push.eq(1)
+                m.d.sync += u_i.eq(0)
+                m.next = "EXP2"
+            with m.State("EXP2"):
+                m.d.comb += [pop.eq(1), ex[0].eq(1)]
+                m.d.sync += [u_i.eq(u_i + 1), u_r.eq(u_r + 1)]
+                with m.If(u_r == R - 1):
+                    m.d.sync += [u_r.eq(0), u_c.eq(Mux(u_c == C - 1, 0, u_c + 1))]
+                with m.If(u_i == N - 1):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):  # the last p's exp2 stages
+                with m.If(ex[3] & (ex_i[3] == N - 1)):
+                    m.next = "IDLE"
+        return self._divide(m, p, M, P, running, start, owned, written, rnv, NPV, NQ, stall_in, adv,
+                            is_qk, is_pv, pc, pf, job_cs, job_sh)  # fmt: skip
+
+    def _divide(self, m, p, M, P, running, start, owned, written, rnv, NPV, NQ, stall_in, adv,
+                is_qk, is_pv, pc, pf, job_cs, job_sh):  # fmt: skip
+        """The division unit, the output register and the counters."""
+        C, F, OB = p.C, p.F, p.OB
+        cfgp = self.cfg.payload
+        o = self.o
+        rd = rnv.read_port()  # the bank being divided is not written
+        dbank = Signal(name="dbank")
+        dqb = Signal(range(p.P_MAX + C + 1), name="dqb")
+        df = Signal(range(F), name="df")
+        dc = Signal(range(C), name="dc")
+        dn = Signal(range(F * C), name="dn")
+        dcount = Signal(range(NQ + 1), name="dcount")
+        divisor = Signal(p.W_RD, name="divisor")
+        n = Signal(signed(p.W_RNV), name="n")
+        rem = Signal(p.W_RNV + OB + 1, name="rem")
+        dsh = Signal(p.W_RD + NQ, name="dsh")
+        quo = Signal(NQ, name="quo")
+        neg = Signal(name="neg")
+        live = Signal(C, name="live")
+        tile_end = Signal(name="tile_end")
+        lanes = [Signal(signed(8 + OB), name=f"res{c}") for c in range(C)]
+        base = Mux(dbank, NPV, 0)
+        with m.If(o.valid & o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.FSM(name="div"):
+            with m.State("IDLE"):
+                with m.If(running & written.bit_select(dbank, 1)):
+                    m.d.sync += [live.eq(Cat(dqb + c < P for c in range(C))), tile_end.eq(dqb + C >= P)]
+                    m.d.sync += [df.eq(0), dc.eq(0), dn.eq(0)]
+                    m.next = "READ_RD"
+            with m.State("READ_RD"):
+                m.d.comb += rd.addr.eq(base + F * C + dc)
+                m.next = "READ_N"
+            with m.State("READ_N"):
+                m.d.comb += rd.addr.eq(base + dn)
+                m.d.sync += divisor.eq(rd.data[: p.W_RD])
+                m.next = "LATCH"
+            with m.State("LATCH"):  # a block RAM's output is slow: register it before using it
+                m.d.sync += n.eq(rd.data)
+                m.next = "START"
+            with m.State("START"):
+                n_val, half = n << OB, divisor >> 1
+                m.d.sync += [
+                    neg.eq(n < 0),
+                    rem.eq(Mux(n < 0, half - n_val, n_val + half)),
+                    dsh.eq(divisor << (NQ - 1)),
+                    quo.eq(0),
+                    dcount.eq(0),
+                ]
+                m.next = "ITER"
+            with m.State("ITER"):
+                take = rem >= dsh
+                m.d.sync += [
+                    rem.eq(Mux(take, rem - dsh, rem)),
+                    quo.eq(Cat(take, quo[:-1])),
+                    dsh.eq(dsh >> 1),
+                    dcount.eq(dcount + 1),
+                ]
+                with m.If(dcount == NQ - 1):
+                    m.next = "LANE"
+            with m.State("LANE"):  # clamped to [-128, 127] 2^OB, sign applied, 0 for padding
+                over = Mux(neg, quo > (128 << OB), quo > (127 << OB))
+                mag = Mux(over, Mux(neg, 128 << OB, 127 << OB), quo)
+                m.d.sync += [
+                    Array(lanes)[dc].eq(Mux(live.bit_select(dc, 1), Mux(neg, -mag, mag), 0)),
+                    dn.eq(dn + 1),
+                    dc.eq(dc + 1),
+                ]
+                with m.If(dc == C - 1):
+                    m.d.sync += dc.eq(0)
+                    m.next = "EMIT"
+                with m.Else():
+                    m.next = "READ_RD"
+            with m.State("EMIT"):
+                with m.If(~o.valid | o.ready):
+                    last_f = df == F - 1
+                    m.d.sync += [o.payload.data[c].eq(v) for c, v in enumerate(lanes)]
+                    m.d.sync += [o.valid.eq(1), o.payload.last.eq(last_f & tile_end), df.eq(df + 1)]
+                    with m.If(last_f):
+                        m.d.sync += [
+                            owned.bit_select(dbank, 1).eq(0),
+                            written.bit_select(dbank, 1).eq(0),
+                            dbank.eq(~dbank),
+                            dqb.eq(dqb + C),
+                        ]
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "READ_RD"
+
+        with m.If(running):
+            m.d.sync += self.perf_busy.eq(self.perf_busy + 1)
+            with m.If(adv & (is_qk | (is_pv & (pc == C - 1) & (pf != F)))):
+                m.d.sync += self.perf_mac.eq(self.perf_mac + 1)
+            with m.If(stall_in):
+                m.d.sync += self.perf_stall_in.eq(self.perf_stall_in + 1)
+            with m.If(o.valid & ~o.ready):
+                m.d.sync += self.perf_stall_out.eq(self.perf_stall_out + 1)
+            with m.If(o.valid & o.ready & o.payload.last):
+                m.d.sync += running.eq(0)
+        with m.If(start):
+            m.d.sync += [
+                M.eq(cfgp.M),
+                P.eq(cfgp.P),
+                job_cs.eq(cfgp.Cs),
+                job_sh.eq(cfgp.SH),
+                running.eq((cfgp.M != 0) & (cfgp.P != 0)),
+                owned.eq(0),
+                written.eq(0),
+                dbank.eq(0),
+                dqb.eq(0),
+                self.perf_busy.eq(0),
+                self.perf_mac.eq(0),
+                self.perf_stall_in.eq(0),
+                self.perf_stall_out.eq(0),
+            ]
+        return m
+
+
+def _col_major(R: int, C: int) -> list[tuple[int, int]]:
+    """(column, row) of the softmax unit's scores in the order it takes them."""
+    return [(c, r) for c in range(C) for r in range(R)]
