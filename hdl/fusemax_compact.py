@@ -93,10 +93,11 @@ class FusemaxCompact(wiring.Component):
         )  # fmt: skip
         front = Signal(desc, name="front")
         back = Signal(desc, name="back")
+        # A register: a frame lasts two cycles at the least, so it follows front in time.
         front_next = Signal(desc, name="front_next")
-        m.d.comb += front_next.eq(front)
+        m.d.sync += front_next.eq(front)
         with m.If(front.last):  # the next tile's first epoch, or nothing after the job's last
-            m.d.comb += [
+            m.d.sync += [
                 front_next.kb.eq(0),
                 front_next.first.eq(1),
                 front_next.last.eq(R >= M),
@@ -107,7 +108,7 @@ class FusemaxCompact(wiring.Component):
                 front_next.ex.eq(~front.tlast),
             ]
         with m.Else():
-            m.d.comb += [
+            m.d.sync += [
                 front_next.kb.eq(front.kb + R),
                 front_next.last.eq(front.kb + 2 * R >= M),
                 front_next.keys.eq(Cat(front.kb + R + r < M for r in range(R))),
@@ -120,19 +121,22 @@ class FusemaxCompact(wiring.Component):
         pf = Signal(range(F + 1), name="pf")
         pc = Signal(range(C), name="pc")
         ps = Signal(range(NPV), name="ps")
-        sc_free = Signal(name="sc_free")  # the softmax unit is idle: p and d of its epoch are final
+        sc_free = Signal(init=1, name="sc_free")  # the softmax unit is idle: its p and d are final
+        sld = Signal(name="sld")  # pf == F: the PV slots that sum p alone
+        # idx == E - 1, pc == C - 1, ps == NPV - 1, kept as bits: no compare before the control
+        idx_last, pc_last, ps_last = Signal(name="idx_last"), Signal(name="pc_last"), Signal(name="ps_last")
         owned = Signal(2, name="owned")  # bank holds a tile whose division has not ended
         written = Signal(2, name="written")  # ... and its last RNV write has landed
         adv, stall_in, wait = Signal(name="adv"), Signal(name="stall_in"), Signal(name="wait")
         need_q = is_qk & front.first
-        need_v = is_pv & (pf != F)
+        need_v = is_pv & ~sld
         m.d.comb += [
             stall_in.eq((is_qk & ~self.k.valid) | (need_q & ~self.q.valid) | (need_v & ~self.v.valid)),
             wait.eq(is_sw & (~sc_free | (back.ex & back.first & owned.bit_select(back.bank, 1)))),
             adv.eq(~stall_in & ~wait),
             self.k.ready.eq(is_qk & adv),
             self.q.ready.eq(need_q & adv),
-            self.v.ready.eq(need_v & (pc == C - 1) & adv),
+            self.v.ready.eq(need_v & pc_last & adv),
         ]
 
         def goto(state: str) -> None:
@@ -149,25 +153,26 @@ class FusemaxCompact(wiring.Component):
 
         with m.If(start & (cfgp.M != 0) & (cfgp.P != 0)):
             m.d.sync += [front.eq(0), front.ex.eq(1), front.first.eq(1), back.eq(0), idx.eq(0)]
+            m.d.sync += idx_last.eq(E == 1)
             m.d.sync += [front.last.eq(R >= cfgp.M), front.tlast.eq(C >= cfgp.P)]
             m.d.sync += front.keys.eq(Cat(r < cfgp.M for r in range(R)))
             goto("QK")
         with m.If(is_qk & adv):
-            m.d.sync += idx.eq(idx + 1)
-            with m.If(idx == E - 1):
-                m.d.sync += idx.eq(0)
+            m.d.sync += [idx.eq(idx + 1), idx_last.eq(idx == E - 2)]
+            with m.If(idx_last):
+                m.d.sync += [idx.eq(0), idx_last.eq(E == 1)]
                 goto("SW")
         with m.If(is_sw & adv):
-            m.d.sync += [pf.eq(0), pc.eq(0), ps.eq(0)]
+            m.d.sync += [pf.eq(0), pc.eq(0), ps.eq(0), sld.eq(0), pc_last.eq(C == 1), ps_last.eq(0)]
             with m.If(back.ex):
                 goto("PV")
             with m.Else():
                 frame_end()
         with m.If(is_pv & adv):
-            m.d.sync += [ps.eq(ps + 1), pc.eq(pc + 1)]
-            with m.If(pc == C - 1):
-                m.d.sync += [pc.eq(0), pf.eq(pf + 1)]
-            with m.If(ps == NPV - 1):
+            m.d.sync += [ps.eq(ps + 1), pc.eq(pc + 1), pc_last.eq(pc == C - 2), ps_last.eq(ps == NPV - 2)]
+            with m.If(pc_last):
+                m.d.sync += [pc.eq(0), pf.eq(pf + 1), sld.eq(pf == F - 1), pc_last.eq(C == 1)]
+            with m.If(ps_last):
                 frame_end()
                 with m.If(back.last):
                     m.d.sync += owned.bit_select(back.bank, 1).eq(1)
@@ -193,7 +198,7 @@ class FusemaxCompact(wiring.Component):
             tags[0].addr.eq(Mux(back.bank, ps + NPV, ps)),
             tags[0].first.eq(back.first),
             tags[0].d.eq(Array(d_pv)[pc]),
-            tags[0].tdone.eq((ps == NPV - 1) & back.last),
+            tags[0].tdone.eq(ps_last & back.last),
             tags[0].bank.eq(back.bank),
         ]
         for i in range(1, len(tags)):
@@ -209,7 +214,7 @@ class FusemaxCompact(wiring.Component):
             qw.data.eq(self.q.payload.as_value()),
             qw.en.eq(need_q & adv),
             qr.en.eq(adv),
-            qr.addr.eq(Mux(is_qk & (idx != E - 1), idx + 1, 0)),
+            qr.addr.eq(Mux(is_qk & ~idx_last, idx + 1, 0)),
         ]
         q_lane = [
             Mux(front.first, self.q.payload[c], qr.data[8 * c : 8 * c + 8].as_signed()) for c in range(C)
@@ -224,7 +229,7 @@ class FusemaxCompact(wiring.Component):
             with m.If(is_qk & adv):
                 m.d.sync += opa[r].eq(self.k.payload[r])
             with m.Elif(is_pv & adv):
-                m.d.sync += opa[r].eq(Mux(pf == F, 1, self.v.payload[r]))
+                m.d.sync += opa[r].eq(Mux(sld, 1, self.v.payload[r]))
             for c in range(C):
                 with m.If(is_qk & adv):
                     m.d.sync += opb[r][c].eq(q_lane[c])
@@ -271,8 +276,18 @@ class FusemaxCompact(wiring.Component):
         ZW = p.W_S + 1 + MUL_STEPS  # the product, hi part (W_S + 1) over the bits shifted out
         z = Signal(signed(ZW), name="z")
         mcand = Signal(signed(p.W_S), name="mcand")
-        csr = Signal(16, name="csr")
-        step = Signal(range(MUL_STEPS + SCALE_STEPS + 2), name="step")
+        csr = Signal(15, name="csr")  # the bits of Cs after the next step's
+        addend = Signal(signed(p.W_S), name="addend")  # S or 0: the next multiply step's
+        T_SCORE = MUL_STEPS + SCALE_STEPS + 3  # load, multiply, shift, saturate, max
+        step = Signal(range(T_SCORE), name="step")
+        ph = Signal(data.StructLayout({n: 1 for n in ("load", "mul", "shift", "sat", "max")}), name="ph")
+        # The shift by SH: step k of SCALE_STEPS shifts by 8 while k < SH >> 3, then by 1 from
+        # step 5 while k - 5 < SH & 7; the job's pattern of steps, stepped through per score.
+        pat8, pat1, by8, by1 = (Signal(SCALE_STEPS, name=n) for n in ("pat8", "pat1", "by8", "by1"))
+        m.d.sync += [
+            pat8.eq(Cat(k < job_sh[3:] for k in range(SCALE_STEPS))),
+            pat1.eq(Cat((k >= 5) & (k < 5 + job_sh[:3]) for k in range(SCALE_STEPS))),
+        ]
         x_reg = Signal(signed(XW), name="x")
         lm = Signal(signed(XW), name="lm")
         u_keys = Signal(R, name="u_keys")
@@ -293,11 +308,20 @@ class FusemaxCompact(wiring.Component):
             m.d.sync += [a.eq(b) for a, b in zip(chain, chain[1:], strict=False)]
             m.d.sync += chain[-1].eq(x_reg)
 
+        # A column's running max in two steps: its ceil(lm / 2^FB) and old value, then compare
         done_c = Signal(range(C), name="done_c")  # the column whose last x is in lm
-        m.d.comb += done_c.eq(Mux(u_c == 0, C - 1, u_c - 1))
+        l_val = Signal(signed(W_R), name="l_val")
+        r_old = Signal(signed(W_R), name="r_old")
+        col_upd = Signal(name="col_upd")
+        m.d.sync += col_upd.eq(col_done)
         with m.If(col_done):
-            l_val = (lm + ((1 << FB) - 1)) >> FB
-            r_old = Array(r_col)[done_c]
+            m.d.sync += [
+                done_c.eq(Mux(u_c == 0, C - 1, u_c - 1)),
+                l_val.eq((lm + ((1 << FB) - 1)) >> FB),
+                r_old.eq(Array(r_col)[Mux(u_c == 0, C - 1, u_c - 1)]),
+                col_done.eq(0),
+            ]
+        with m.If(col_upd):
             rise = l_val > r_old
             diff = (l_val - r_old)[: W_R + 1]
             dbits = D_MAX.bit_length()
@@ -306,19 +330,19 @@ class FusemaxCompact(wiring.Component):
                 Array(d_col)[done_c].eq(
                     Mux(u_first | ~rise, 0, Mux(diff[dbits:].any(), D_MAX, diff[:dbits]))
                 ),
-                col_done.eq(0),
             ]
 
         # exp2 pipeline: x popped (stage 0: ROM address, shift s = r - (x >> FB)), ROM data
-        # latched and s clamped (1), T[f] + 2^s / 2 (2), p - 1 written to its PE (3)
+        # latched and s clamped (1), T[f] + 2^s / 2 (2), p = that >> s (3), p - 1 written to its
+        # PE (4)
         rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=[int(v) for v in exp2_table(FB, PW, p.exp2)])
         m.submodules.exp2 = rom
         rp = rom.read_port()
         sbits = ceil_log2(PW + 1)
         x_head = chain[0][:XW].as_signed()
         m.d.comb += rp.addr.eq(x_head[:FB])
-        ex = [Signal(name=f"ex{i}") for i in range(4)]
-        ex_i = [Signal(range(N), name=f"ex_i{i}") for i in range(4)]
+        ex = [Signal(name=f"ex{i}") for i in range(5)]
+        ex_i = [Signal(range(N), name=f"ex_i{i}") for i in range(5)]
         s_raw = Signal(signed(W_R + 1), name="s_raw")
         masked = Signal(name="ex_masked")
         t_rom, t_sum = Signal(PW, name="t_rom"), Signal(PW + 1, name="t_sum")
@@ -340,46 +364,56 @@ class FusemaxCompact(wiring.Component):
             s2.eq(s1),
             z2.eq(z1),
         ]
-        p_val = Mux(z2, 0, t_sum >> s2)
+        p_val = Signal(PW, name="p")
+        m.d.sync += p_val.eq(Mux(z2, 0, t_sum >> s2))
         for i, (c, r) in enumerate(_col_major(R, C)):
-            with m.If(ex[3] & (ex_i[3] == i)):
+            with m.If(ex[4] & (ex_i[4] == i)):
                 m.d.sync += pm1[r][c].eq(p_val - 1)
 
-        m.d.comb += sc_free.eq(0)
         with m.FSM(name="softmax"):
             with m.State("IDLE"):
-                m.d.comb += sc_free.eq(1)
                 with m.If(is_sw & adv & front.ex):
                     m.d.sync += [u_keys.eq(front.keys), u_first.eq(front.first), u_r.eq(0), u_c.eq(0)]
-                    m.d.sync += u_i.eq(0)
+                    m.d.sync += [u_i.eq(0), sc_free.eq(0)]
                     m.next = "CAPTURE"
             with m.State("CAPTURE"):  # the chain is loaded at the end of this cycle
-                m.d.sync += step.eq(0)
+                m.d.sync += [step.eq(0), ph.eq(Cat(1, 0, 0, 0, 0))]
                 m.next = "SCALE"
             with m.State("SCALE"):
-                m.d.sync += step.eq(step + 1)
-                with m.If(step == 0):
+                # the step's actions come from one-hot flags decoded a cycle ahead, not from step
+                nxt = Mux(step == T_SCORE - 1, 0, step + 1)
+                m.d.sync += [
+                    step.eq(nxt),
+                    ph.load.eq(nxt == 0),
+                    ph.mul.eq((nxt >= 1) & (nxt <= MUL_STEPS)),
+                    ph.shift.eq((nxt > MUL_STEPS) & (nxt <= MUL_STEPS + SCALE_STEPS)),
+                    ph.sat.eq(nxt == T_SCORE - 2),
+                    ph.max.eq(nxt == T_SCORE - 1),
+                ]
+                with m.If(ph.load):
                     m.d.comb += pop.eq(1)
-                    m.d.sync += [mcand.eq(chain[0][: p.W_S].as_signed()), csr.eq(job_cs), z.eq(0)]
-                with m.Elif(step <= MUL_STEPS):
+                    m.d.sync += [mcand.eq(chain[0][: p.W_S].as_signed()), csr.eq(job_cs[1:]), z.eq(0)]
+                    m.d.sync += addend.eq(Mux(job_cs[0], chain[0][: p.W_S].as_signed(), 0))
+                    m.d.sync += [by8.eq(pat8), by1.eq(pat1)]
+                with m.If(ph.mul):
                     hi = z[MUL_STEPS:].as_signed()
-                    t_add = hi + Mux(csr[0], mcand, 0)
+                    t_add = hi + addend
                     m.d.sync += [z.eq(Cat(z[1:MUL_STEPS], t_add[0], t_add[1:])), csr.eq(csr >> 1)]
-                with m.Elif(step <= MUL_STEPS + SCALE_STEPS):
-                    k = step - (MUL_STEPS + 1)
-                    with m.If(k < job_sh[3:]):
+                    m.d.sync += addend.eq(Mux(csr[0], mcand, 0))  # the next step's
+                with m.If(ph.shift):
+                    m.d.sync += [by8.eq(by8 >> 1), by1.eq(by1 >> 1)]
+                    with m.If(by8[0]):
                         m.d.sync += z.eq(z >> 8)
-                    with m.Elif((k >= 5) & (k < 5 + job_sh[:3])):
+                    with m.Elif(by1[0]):
                         m.d.sync += z.eq(z >> 1)
-                with m.Else():  # saturate, running column maximum
+                with m.If(ph.sat):
                     top = z[XW - 1 :]
-                    x_new = Mux(top.all() | ~top.any(), z[:XW].as_signed(), Mux(z[-1], x_min, x_max))
-                    m.d.sync += [x_reg.eq(x_new), step.eq(0), u_i.eq(u_i + 1)]
+                    m.d.sync += x_reg.eq(Mux(top.all() | ~top.any(), z[:XW].as_signed(), Mux(z[-1], x_min, x_max)))
+                with m.If(ph.max):  # running column maximum
+                    m.d.sync += u_i.eq(u_i + 1)
                     valid_row = u_keys.bit_select(u_r, 1)
-                    with m.If(u_r == 0):
-                        m.d.sync += lm.eq(x_new)
-                    with m.Elif(valid_row & (x_new > lm)):
-                        m.d.sync += lm.eq(x_new)
+                    with m.If((u_r == 0) | (valid_row & (x_reg > lm))):
+                        m.d.sync += lm.eq(x_reg)
                     m.d.sync += u_r.eq(u_r + 1)
                     with m.If(u_r == R - 1):
                         m.d.sync += [u_r.eq(0), u_c.eq(Mux(u_c == C - 1, 0, u_c + 1)), col_done.eq(1)]
@@ -388,6 +422,8 @@ class FusemaxCompact(wiring.Component):
             with m.State("FLUSH"):  # the last x to the chain's tail; the last column's update
                 m.d.comb += push.eq(1)
                 m.d.sync += u_i.eq(0)
+                m.next = "FLUSH2"
+            with m.State("FLUSH2"):  # ... which ends here
                 m.next = "EXP2"
             with m.State("EXP2"):
                 m.d.comb += [pop.eq(1), ex[0].eq(1)]
@@ -397,16 +433,10 @@ class FusemaxCompact(wiring.Component):
                 with m.If(u_i == N - 1):
                     m.next = "DRAIN"
             with m.State("DRAIN"):  # the last p's exp2 stages
-                with m.If(ex[3] & (ex_i[3] == N - 1)):
+                with m.If(ex[-1] & (ex_i[-1] == N - 1)):
+                    m.d.sync += sc_free.eq(1)
                     m.next = "IDLE"
-        return self._divide(m, p, M, P, running, start, owned, written, rnv, NPV, NQ, stall_in, adv,
-                            is_qk, is_pv, pc, pf, job_cs, job_sh)  # fmt: skip
-
-    def _divide(self, m, p, M, P, running, start, owned, written, rnv, NPV, NQ, stall_in, adv,
-                is_qk, is_pv, pc, pf, job_cs, job_sh):  # fmt: skip
-        """The division unit, the output register and the counters."""
-        C, F, OB = p.C, p.F, p.OB
-        cfgp = self.cfg.payload
+        # -- the division unit, the output register and the counters -----------------------------
         o = self.o
         rd = rnv.read_port()  # the bank being divided is not written
         dbank = Signal(name="dbank")
@@ -417,9 +447,12 @@ class FusemaxCompact(wiring.Component):
         dcount = Signal(range(NQ + 1), name="dcount")
         divisor = Signal(p.W_RD, name="divisor")
         n = Signal(signed(p.W_RNV), name="n")
-        rem = Signal(p.W_RNV + OB + 1, name="rem")
-        dsh = Signal(p.W_RD + NQ, name="dsh")
+        nabs = Signal(p.W_RNV, name="nabs")
+        rem = Signal(signed(p.W_RD + 1), name="rem")  # partial remainder, in [-divisor, divisor)
+        neg_div = Signal(signed(p.W_RD + 1), name="neg_div")
+        low = Signal(NQ, name="low")  # the dividend's bits still to come
         quo = Signal(NQ, name="quo")
+        mag = Signal(NQ, name="mag")
         neg = Signal(name="neg")
         live = Signal(C, name="live")
         tile_end = Signal(name="tile_end")
@@ -442,30 +475,33 @@ class FusemaxCompact(wiring.Component):
                 m.next = "LATCH"
             with m.State("LATCH"):  # a block RAM's output is slow: register it before using it
                 m.d.sync += n.eq(rd.data)
+                m.next = "ABS"
+            with m.State("ABS"):
+                m.d.sync += [nabs.eq(Mux(n < 0, -n, n)), neg.eq(n < 0)]
                 m.next = "START"
-            with m.State("START"):
-                n_val, half = n << OB, divisor >> 1
-                m.d.sync += [
-                    neg.eq(n < 0),
-                    rem.eq(Mux(n < 0, half - n_val, n_val + half)),
-                    dsh.eq(divisor << (NQ - 1)),
-                    quo.eq(0),
-                    dcount.eq(0),
-                ]
+            with m.State("START"):  # |n| 2^OB + RD / 2 < RD 2^NQ: its top part is below RD
+                m.d.sync += [Cat(low, rem).eq((nabs << OB) + (divisor >> 1)), quo.eq(0), dcount.eq(0)]
+                m.d.sync += neg_div.eq(-divisor)
                 m.next = "ITER"
             with m.State("ITER"):
-                take = rem >= dsh
+                # Non-restoring long division: a negative remainder is not restored but added
+                # to next, so each step is one add whose operand a register picks (the quotient
+                # bits equal the restoring division's).
+                trial = Signal(signed(p.W_RD + 2), name="trial")
+                m.d.comb += trial.eq(Cat(low[-1], rem).as_signed() + Mux(rem[-1], divisor, neg_div))
                 m.d.sync += [
-                    rem.eq(Mux(take, rem - dsh, rem)),
-                    quo.eq(Cat(take, quo[:-1])),
-                    dsh.eq(dsh >> 1),
+                    rem.eq(trial),
+                    low.eq(low << 1),
+                    quo.eq(Cat(~trial[-1], quo[:-1])),
                     dcount.eq(dcount + 1),
                 ]
                 with m.If(dcount == NQ - 1):
-                    m.next = "LANE"
-            with m.State("LANE"):  # clamped to [-128, 127] 2^OB, sign applied, 0 for padding
+                    m.next = "CLAMP"
+            with m.State("CLAMP"):  # to [-128, 127] 2^OB
                 over = Mux(neg, quo > (128 << OB), quo > (127 << OB))
-                mag = Mux(over, Mux(neg, 128 << OB, 127 << OB), quo)
+                m.d.sync += mag.eq(Mux(over, Mux(neg, 128 << OB, 127 << OB), quo))
+                m.next = "LANE"
+            with m.State("LANE"):  # sign applied, 0 for padding
                 m.d.sync += [
                     Array(lanes)[dc].eq(Mux(live.bit_select(dc, 1), Mux(neg, -mag, mag), 0)),
                     dn.eq(dn + 1),
@@ -494,7 +530,7 @@ class FusemaxCompact(wiring.Component):
 
         with m.If(running):
             m.d.sync += self.perf_busy.eq(self.perf_busy + 1)
-            with m.If(adv & (is_qk | (is_pv & (pc == C - 1) & (pf != F)))):
+            with m.If(adv & (is_qk | (need_v & pc_last))):
                 m.d.sync += self.perf_mac.eq(self.perf_mac + 1)
             with m.If(stall_in):
                 m.d.sync += self.perf_stall_in.eq(self.perf_stall_in + 1)
