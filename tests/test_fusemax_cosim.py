@@ -13,12 +13,14 @@ from neurohdl.models import fusemax as fm
 @pytest.mark.parametrize(
     "interleave, divider, shift",
     [("true", "column", "barrel"), ("false", "column", "barrel"), ("true", "shared", "barrel"),
-     ("true", "shared", "serial")],
+     ("true", "shared", "serial"), ("compact", "column", "barrel")],
 )  # fmt: skip
 def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider, shift):
-    """The last case is the small-FPGA build (as the up5k preset): serial scale shift, exp2 per
-    column, control copies that synthesis may merge."""
-    sets = [f"interleave={interleave}", f"divider={divider}", f"scale_shift={shift}"]
+    """The fourth case is the array's small-FPGA build (as the up5k_array preset): serial scale
+    shift, exp2 per column, control copies that synthesis may merge; the last the compact
+    microarchitecture."""
+    compact = interleave == "compact"
+    sets = ["arch=compact"] if compact else [f"interleave={interleave}", f"divider={divider}", f"scale_shift={shift}"]
     if shift == "serial":
         sets += ["exp2_unit=column", "keep_copies=false"]
     cfg = registry.resolve("fusemax", preset="tiny", sets=sets)
@@ -28,20 +30,22 @@ def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider,
     assert res.sent["cfg"] == 12
 
 
-def test_up5k_preset_in_icarus(build_root):
-    """The build users synthesise for the UP5K (2 x 4, E = F = 64, every small-FPGA option); Icarus
-    builds it in a second where Verilator takes 20."""
-    cfg = registry.resolve("fusemax", preset="up5k")
+@pytest.mark.parametrize("preset", ["up5k", "up5k_array"])
+def test_up5k_presets_in_icarus(build_root, preset):
+    """The builds users synthesise for the UP5K (2 x 4, E = F = 64: the compact microarchitecture,
+    and the array with every small-FPGA option); Icarus builds them in a second where Verilator
+    takes 20."""
+    cfg = registry.resolve("fusemax", preset=preset)
     res = run_cosim(cfg, sim="icarus", seed=1, vectors=4, build_root=build_root)
     assert res.passed, f"{res.mismatches[:1]}; log {res.log}"
     assert res.received == res.expected
 
 
-@pytest.mark.parametrize("interleave", ["true", "false"])
-def test_cycles_equal_the_model_without_backpressure(build_root, interleave):
+@pytest.mark.parametrize("options", ["interleave=true", "interleave=false", "arch=compact"])
+def test_cycles_equal_the_model_without_backpressure(build_root, options):
     """perf_busy == cycles() is checked inside the testbench; here the handshake-measured span of
     all jobs equals the model's too (the small-FPGA options' cycles: tests/test_fusemax_rtl.py)."""
-    cfg = registry.resolve("fusemax", preset="tiny", sets=[f"interleave={interleave}", "M=23", "P=5"])
+    cfg = registry.resolve("fusemax", preset="tiny", sets=[options, "M=23", "P=5"])
     res = run_cosim(cfg, sim="verilator", seed=2, vectors=9, backpressure=False, build_root=build_root)
     assert res.passed, res.mismatches[:1]
     assert res.cycles == res.model_cycles

@@ -137,6 +137,10 @@ def test_bad_inputs_are_named():
         fm.FusemaxParams(exp2="ipoly3", PW=17).check()
     with pytest.raises(ValueError, match="too large"):
         fm.choose_scale(1e6, 1e6, 1.0)
+    with pytest.raises(ValueError, match="arch = 'mesh': use one of array, compact"):
+        fm.FusemaxParams(arch="mesh").check()
+    with pytest.raises(ValueError, match="interleave = False is an option of arch 'array'"):
+        fm.FusemaxParams(arch="compact", interleave=False).check()
 
 
 # -- cycle model ----------------------------------------------------------------------------------

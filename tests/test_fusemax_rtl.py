@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 from neurohdl.hdl.fusemax import FusemaxArray
+from neurohdl.hdl.fusemax_compact import FusemaxCompact
 from neurohdl.models import fusemax as fm
 
 COUNTERS = ("perf_busy", "perf_mac", "perf_stall_in", "perf_stall_out")
@@ -13,7 +14,7 @@ COUNTERS = ("perf_busy", "perf_mac", "perf_stall_in", "perf_stall_out")
 def pysim(p: fm.FusemaxParams, jobs: list, seed: int = 0, gap: float = 0.0):
     """Run ``jobs`` [(Q, K, V, Cs, SH)] back to back; ``gap``: probability of a valid gap per beat on
     every input and of ready low on o. Returns (o beats, expected beats, counters per job)."""
-    dut = FusemaxArray(p)
+    dut = FusemaxCompact(p) if p.arch == "compact" else FusemaxArray(p)
     rng = np.random.default_rng(seed)
     beats = {"q": [], "k": [], "v": []}
     cfgs, expected = [], []
@@ -118,15 +119,25 @@ def test_serial_scale_shift_every_sh_and_the_wait_for_it(interleave, exp2_unit):
     check(p, jobs, seed=5, gap=0.3)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(9))
 def test_random_small_builds_and_jobs(seed):
+    """Seeds 6-8: the compact microarchitecture."""
     rng = np.random.default_rng(seed)
     R, C = int(rng.choice([1, 2, 3, 4])), int(rng.choice([1, 2, 3]))
     E, F = int(rng.choice([1, 2, 7])), int(rng.choice([1, 3, 5]))
+    options = (
+        {"arch": "compact"}
+        if seed >= 6
+        else {
+            "interleave": bool(seed % 2),
+            "divider": "shared" if seed % 4 >= 2 else "column",
+            "scale_shift": str(rng.choice(fm.SCALE_SHIFTS)),
+            "exp2_unit": str(rng.choice(fm.EXP2_UNITS)),
+        }
+    )
     p = fm.FusemaxParams(
-        R=R, C=C, E=E, F=F, M_MAX=40, P_MAX=20, OB=int(rng.choice([0, 8])), interleave=bool(seed % 2),
-        exp2=str(rng.choice(["lut", "ipoly3"])), divider="shared" if seed % 4 >= 2 else "column",
-        scale_shift=str(rng.choice(fm.SCALE_SHIFTS)), exp2_unit=str(rng.choice(fm.EXP2_UNITS)),
+        R=R, C=C, E=E, F=F, M_MAX=40, P_MAX=20, OB=int(rng.choice([0, 8])),
+        exp2=str(rng.choice(["lut", "ipoly3"])), **options,
     )  # fmt: skip
     jobs = []
     for _ in range(3):
@@ -154,8 +165,8 @@ def test_fixed_point_widths(FB, PW):
         )
         for M, Cs, SH in ((7, 65535, 8), (9, 40000, 12), (4, 65535, 0), (11, 3000, 10))
     ]
-    for exp2_unit in fm.EXP2_UNITS:
-        p = fm.FusemaxParams(R=3, C=2, E=5, F=2, M_MAX=16, P_MAX=8, FB=FB, PW=PW, OB=4, exp2_unit=exp2_unit)
+    for options in ({"exp2_unit": "pe"}, {"exp2_unit": "column"}, {"arch": "compact"}):
+        p = fm.FusemaxParams(R=3, C=2, E=5, F=2, M_MAX=16, P_MAX=8, FB=FB, PW=PW, OB=4, **options)
         check(p, jobs, seed=FB, gap=0.3)
 
 
@@ -213,14 +224,15 @@ def _corner_jobs(p: fm.FusemaxParams, rng) -> dict:
     }
 
 
+@pytest.mark.parametrize("arch", fm.ARCHS)
 @pytest.mark.parametrize(
     "shape", [(1, 1, 1, 1), (3, 2, 2, 3), (4, 3, 7, 1)], ids=lambda s: "x".join(map(str, s))
 )
-def test_spec_corner_cases(shape):
+def test_spec_corner_cases(shape, arch):
     """Every corner case of spec §3.5 on arrays with R = 1 / C = 1, E = 1, F = 1 and E < L_RM,
     with and without back-pressure; the cases that name a property of the result check it too."""
     R, C, E, F = shape
-    p = fm.FusemaxParams(R=R, C=C, E=E, F=F, M_MAX=64, P_MAX=64, OB=8)
+    p = fm.FusemaxParams(R=R, C=C, E=E, F=F, M_MAX=64, P_MAX=64, OB=8, arch=arch)
     assert E < p.timing.L_RM
     rng = np.random.default_rng(sum(shape))
     for name, jobs in _corner_jobs(p, rng).items():

@@ -100,6 +100,7 @@ class FusemaxBlock(Block):
         widths = exp2 == "lut" and rng.random() < 0.5
         R, C = int(rng.choice([1, 2, 3, 4, 8])), int(rng.choice([1, 2, 3, 4]))
         M_MAX, P_MAX = 300, 40
+        compact = rng.random() < 0.3  # one schedule, no array options
         return {
             "R": R,
             "C": C,
@@ -111,11 +112,12 @@ class FusemaxBlock(Block):
             "PW": int(rng.integers(8, 19)) if widths else 16,
             "OB": int(rng.choice([0, 8, int(rng.integers(1, 8))])),
             "exp2": exp2,
-            "interleave": bool(rng.random() < 0.6),
-            "divider": str(rng.choice(model.DIVIDERS)),
-            "scale_shift": str(rng.choice(model.SCALE_SHIFTS)),
-            "exp2_unit": str(rng.choice(model.EXP2_UNITS)),
+            "interleave": compact or bool(rng.random() < 0.6),
+            "divider": "column" if compact else str(rng.choice(model.DIVIDERS)),
+            "scale_shift": "barrel" if compact else str(rng.choice(model.SCALE_SHIFTS)),
+            "exp2_unit": "pe" if compact else str(rng.choice(model.EXP2_UNITS)),
             "keep_copies": bool(rng.random() < 0.5),
+            "arch": "compact" if compact else "array",
             "M": int(rng.choice([1, max(1, R - 1), R, R + 1, int(rng.integers(1, M_MAX + 1))])),
             "P": int(rng.choice([1, max(1, C - 1), C + 1, int(rng.integers(1, P_MAX + 1))])),
             "t": float(rng.choice([0.5, 2.0, 8.0])),
