@@ -23,7 +23,6 @@ A division unit takes each finished tile's memory bank, one division at a time.
 from __future__ import annotations
 
 import operator
-from functools import reduce
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
@@ -335,8 +334,8 @@ class FusemaxCompact(wiring.Component):
         # exp2 pipeline: x popped (stage 0: ROM address, shift s = r - (x >> FB)), ROM data
         # latched and s clamped (1), T[f] + 2^s / 2 (2), p = that >> s (3), p - 1 written to its
         # PE (4)
-        rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=[int(v) for v in exp2_table(FB, PW, p.exp2)])
-        m.submodules.exp2 = rom
+        table = [int(v) for v in exp2_table(FB, PW, p.exp2)]
+        m.submodules.exp2 = rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=table)
         rp = rom.read_port()
         sbits = ceil_log2(PW + 1)
         x_head = chain[0][:XW].as_signed()
@@ -408,7 +407,8 @@ class FusemaxCompact(wiring.Component):
                         m.d.sync += z.eq(z >> 1)
                 with m.If(ph.sat):
                     top = z[XW - 1 :]
-                    m.d.sync += x_reg.eq(Mux(top.all() | ~top.any(), z[:XW].as_signed(), Mux(z[-1], x_min, x_max)))
+                    in_range = top.all() | ~top.any()
+                    m.d.sync += x_reg.eq(Mux(in_range, z[:XW].as_signed(), Mux(z[-1], x_min, x_max)))
                 with m.If(ph.max):  # running column maximum
                     m.d.sync += u_i.eq(u_i + 1)
                     valid_row = u_keys.bit_select(u_r, 1)

@@ -19,8 +19,9 @@ def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider,
     """The fourth case is the array's small-FPGA build (as the up5k_array preset): serial scale
     shift, exp2 per column, control copies that synthesis may merge; the last the compact
     microarchitecture."""
-    compact = interleave == "compact"
-    sets = ["arch=compact"] if compact else [f"interleave={interleave}", f"divider={divider}", f"scale_shift={shift}"]
+    sets = [f"interleave={interleave}", f"divider={divider}", f"scale_shift={shift}"]
+    if interleave == "compact":
+        sets = ["arch=compact"]
     if shift == "serial":
         sets += ["exp2_unit=column", "keep_copies=false"]
     cfg = registry.resolve("fusemax", preset="tiny", sets=sets)

@@ -79,7 +79,7 @@ class FusemaxBlock(Block):
             "arch",
             str,
             "array",
-            "'array' (the spec's PEs) or 'compact' (MAC-only PEs, one shared softmax, correction and divider unit)",
+            "'array' (the spec's PEs) or 'compact' (MAC-only PEs; one softmax, correction and division unit)",
             choices=model.ARCHS,
         ),  # fmt: skip
         Param("M", int, 40, "Stimulus: keys of the first job", 0, 65536),
