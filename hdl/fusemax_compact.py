@@ -266,20 +266,28 @@ class FusemaxCompact(wiring.Component):
             m.d.sync += written.bit_select(t_wr.bank, 1).eq(1)
 
         # -- the softmax unit ----------------------------------------------------------------------
-        # S of every PE, column major, into a chain (at SW's stage 1, when the last QK sum is in);
-        # per score: pop S, multiply by Cs (MUL_STEPS), shift right by SH (SCALE_STEPS: by 8,
-        # then by 1), saturate to x and push x at the chain's tail; a column's last x gives its
-        # running max and d. Then exp2 pops the x back, one per cycle, and writes p - 1 to its PE.
-        CW = max(p.W_S, XW)
-        chain = [Signal(signed(CW), name=f"chain{i}") for i in range(N)]
+        # S of every PE, column major, into a chain (at SW's stage 1, when the last QK sum is in).
+        # Two stages, a score in each: A pops S and multiplies it by Cs (MUL_STEPS cycles, a bit
+        # of Cs each); B shifts the product right by SH (SCALE_STEPS: by 8, then by 1), saturates
+        # it to x, keeps x and the column max; a column's last x gives its running max and d.
+        # Then exp2 reads every x back, one per cycle, and writes p - 1 to its PE.
+        chain = [Signal(signed(p.W_S), name=f"chain{i}") for i in range(N)]
         ZW = p.W_S + 1 + MUL_STEPS  # the product, hi part (W_S + 1) over the bits shifted out
         z = Signal(signed(ZW), name="z")
+        zb = Signal(signed(ZW), name="zb")
         mcand = Signal(signed(p.W_S), name="mcand")
         csr = Signal(15, name="csr")  # the bits of Cs after the next step's
         addend = Signal(signed(p.W_S), name="addend")  # S or 0: the next multiply step's
-        T_SCORE = MUL_STEPS + SCALE_STEPS + 3  # load, multiply, shift, saturate, max
-        step = Signal(range(T_SCORE), name="step")
-        ph = Signal(data.StructLayout({n: 1 for n in ("load", "mul", "shift", "sat", "max")}), name="ph")
+        # Stage control: counters, and one-hot flags decoded a cycle ahead (no compare in front)
+        a_on, a_step, a_i = (
+            Signal(name="a_on"),
+            Signal(range(MUL_STEPS + 1), name="a_step"),
+            Signal(range(N), name="a_i"),
+        )
+        a_load, a_mul, a_last = Signal(name="a_load"), Signal(name="a_mul"), Signal(name="a_last")
+        b_on, b_step = Signal(name="b_on"), Signal(range(SCALE_STEPS + 3), name="b_step")
+        b_shift, b_sat, b_cmp, b_max = (Signal(name=n) for n in ("b_shift", "b_sat", "b_cmp", "b_max"))
+        take = Signal(name="take")  # x is the column's new maximum
         # The shift by SH: step k of SCALE_STEPS shifts by 8 while k < SH >> 3, then by 1 from
         # step 5 while k - 5 < SH & 7; the job's pattern of steps, stepped through per score.
         pat8, pat1, by8, by1 = (Signal(SCALE_STEPS, name=n) for n in ("pat8", "pat1", "by8", "by1"))
@@ -287,25 +295,80 @@ class FusemaxCompact(wiring.Component):
             pat8.eq(Cat(k < job_sh[3:] for k in range(SCALE_STEPS))),
             pat1.eq(Cat((k >= 5) & (k < 5 + job_sh[:3]) for k in range(SCALE_STEPS))),
         ]
-        x_reg = Signal(signed(XW), name="x")
+        x_b = Signal(signed(XW), name="x")
         lm = Signal(signed(XW), name="lm")
         u_keys = Signal(R, name="u_keys")
         u_first = Signal(name="u_first")
-        u_r = Signal(range(R), name="u_r")
+        u_r = Signal(range(R), name="u_r")  # stage B's row and column, then exp2's
         u_c = Signal(range(C), name="u_c")
+        u_i = Signal(range(N), name="u_i")
         col_done = Signal(name="col_done")  # lm is a column's maximum: update its running max
         r_col = [Signal(signed(W_R), name=f"rmax{c}") for c in range(C)]
         d_col = [Signal(range(D_MAX + 1), name=f"d{c}") for c in range(C)]
-        pop, push = Signal(name="pop"), Signal(name="push")
-        u_i = Signal(range(N + 1), name="u_i")  # the score the unit is on
         with m.If(is_sw & adv):  # the d of the epoch PV now works on (final: the unit is idle)
             m.d.sync += [a.eq(b) for a, b in zip(d_pv, d_col, strict=True)]
 
         with m.If(t1.sw & t1.front):
             m.d.sync += [chain[i].eq(acc[r][c]) for i, (c, r) in enumerate(_col_major(R, C))]
-        with m.Elif(pop | push):
+        with m.Elif(a_on & a_load):
             m.d.sync += [a.eq(b) for a, b in zip(chain, chain[1:], strict=False)]
-            m.d.sync += chain[-1].eq(x_reg)
+
+        m.submodules.xmem = xmem = memory.Memory(shape=signed(XW), depth=N, init=[])
+        xw = xmem.write_port()
+        xr = xmem.read_port()  # exp2 reads x after every write
+        m.d.comb += [xw.addr.eq(u_i), xw.data.eq(x_b), xw.en.eq(b_on & b_max)]
+
+        # stage A
+        a_nxt = Mux(a_step == MUL_STEPS, 0, a_step + 1)
+        with m.If(a_on):
+            m.d.sync += [
+                a_step.eq(a_nxt),
+                a_load.eq(a_nxt == 0),
+                a_mul.eq(a_nxt != 0),
+                a_last.eq(a_nxt == MUL_STEPS),
+            ]
+        with m.If(a_on & a_load):
+            m.d.sync += [mcand.eq(chain[0]), csr.eq(job_cs[1:]), z.eq(0)]
+            m.d.sync += addend.eq(Mux(job_cs[0], chain[0], 0))
+        t_add = z[MUL_STEPS:].as_signed() + addend
+        z_step = Cat(z[1:MUL_STEPS], t_add[0], t_add[1:])
+        with m.If(a_on & a_mul):
+            m.d.sync += [z.eq(z_step), csr.eq(csr >> 1), addend.eq(Mux(csr[0], mcand, 0))]
+
+        # stage B
+        b_nxt = b_step + 1
+        with m.If(b_on):
+            m.d.sync += [
+                b_step.eq(b_nxt),
+                b_shift.eq(b_nxt < SCALE_STEPS),
+                b_sat.eq(b_nxt == SCALE_STEPS),
+                b_cmp.eq(b_nxt == SCALE_STEPS + 1),
+                b_max.eq(b_nxt == SCALE_STEPS + 2),
+            ]
+        with m.If(b_on & b_shift):
+            m.d.sync += [by8.eq(by8 >> 1), by1.eq(by1 >> 1)]
+            with m.If(by8[0]):
+                m.d.sync += zb.eq(zb >> 8)
+            with m.Elif(by1[0]):
+                m.d.sync += zb.eq(zb >> 1)
+        with m.If(b_on & b_sat):
+            top = zb[XW - 1 :]
+            in_range = top.all() | ~top.any()
+            m.d.sync += x_b.eq(Mux(in_range, zb[:XW].as_signed(), Mux(zb[-1], x_min, x_max)))
+        with m.If(b_on & b_cmp):
+            m.d.sync += take.eq((u_r == 0) | (u_keys.bit_select(u_r, 1) & (x_b > lm)))
+        with m.If(b_on & b_max):  # x kept (above), the running column maximum
+            m.d.sync += [b_on.eq(0), u_i.eq(u_i + 1), u_r.eq(u_r + 1)]
+            with m.If(take):
+                m.d.sync += lm.eq(x_b)
+            with m.If(u_r == R - 1):
+                m.d.sync += [u_r.eq(0), u_c.eq(Mux(u_c == C - 1, 0, u_c + 1)), col_done.eq(1)]
+        # A hands its product to B
+        with m.If(a_on & a_last):
+            m.d.sync += [zb.eq(z_step), by8.eq(pat8), by1.eq(pat1), a_i.eq(a_i + 1)]
+            m.d.sync += [b_on.eq(1), b_step.eq(0), b_shift.eq(1), b_sat.eq(0), b_cmp.eq(0), b_max.eq(0)]
+            with m.If(a_i == N - 1):
+                m.d.sync += a_on.eq(0)
 
         # A column's running max in two steps: its ceil(lm / 2^FB) and old value, then compare
         done_c = Signal(range(C), name="done_c")  # the column whose last x is in lm
@@ -331,17 +394,18 @@ class FusemaxCompact(wiring.Component):
                 ),
             ]
 
-        # exp2 pipeline: x popped (stage 0: ROM address, shift s = r - (x >> FB)), ROM data
-        # latched and s clamped (1), T[f] + 2^s / 2 (2), p = that >> s (3), p - 1 written to its
-        # PE (4)
+        # exp2 pipeline: x read (stage 0), ROM address and s = r - (x >> FB) (1), ROM data
+        # latched and s clamped (2), T[f] + 2^s / 2 (3), p = that >> s (4), p - 1 written to its
+        # PE (5)
         table = [int(v) for v in exp2_table(FB, PW, p.exp2)]
         m.submodules.exp2 = rom = memory.Memory(shape=unsigned(PW), depth=1 << FB, init=table)
         rp = rom.read_port()
         sbits = ceil_log2(PW + 1)
-        x_head = chain[0][:XW].as_signed()
-        m.d.comb += rp.addr.eq(x_head[:FB])
-        ex = [Signal(name=f"ex{i}") for i in range(5)]
-        ex_i = [Signal(range(N), name=f"ex_i{i}") for i in range(5)]
+        x_rd = xr.data
+        m.d.comb += [xr.addr.eq(u_i), rp.addr.eq(x_rd[:FB])]
+        ex = [Signal(name=f"ex{i}") for i in range(6)]
+        ex_i = [Signal(range(N), name=f"ex_i{i}") for i in range(6)]
+        ex_r, ex_c = Signal(range(R), name="ex_r"), Signal(range(C), name="ex_c")
         s_raw = Signal(signed(W_R + 1), name="s_raw")
         masked = Signal(name="ex_masked")
         t_rom, t_sum = Signal(PW, name="t_rom"), Signal(PW + 1, name="t_sum")
@@ -349,13 +413,11 @@ class FusemaxCompact(wiring.Component):
         z1, z2 = Signal(name="z1"), Signal(name="z2")
         m.d.sync += [a.eq(b) for a, b in zip(ex[1:], ex, strict=False)]
         m.d.sync += [a.eq(b) for a, b in zip(ex_i[1:], ex_i, strict=False)]
+        m.d.sync += [ex_r.eq(u_r), ex_c.eq(u_c)]
         m.d.comb += ex_i[0].eq(u_i)
-        with m.If(ex[0]):
-            m.d.sync += [
-                s_raw.eq(Array(r_col)[u_c] - x_head[FB:XW].as_signed()),
-                masked.eq(~u_keys.bit_select(u_r, 1)),
-            ]
         m.d.sync += [
+            s_raw.eq(Array(r_col)[ex_c] - x_rd[FB:XW].as_signed()),
+            masked.eq(~u_keys.bit_select(ex_r, 1)),
             t_rom.eq(rp.data),
             s1.eq(Mux(s_raw >= PW, PW, s_raw[:sbits])),
             z1.eq((s_raw >= PW) | masked),
@@ -366,67 +428,28 @@ class FusemaxCompact(wiring.Component):
         p_val = Signal(PW, name="p")
         m.d.sync += p_val.eq(Mux(z2, 0, t_sum >> s2))
         for i, (c, r) in enumerate(_col_major(R, C)):
-            with m.If(ex[4] & (ex_i[4] == i)):
+            with m.If(ex[5] & (ex_i[5] == i)):
                 m.d.sync += pm1[r][c].eq(p_val - 1)
 
         with m.FSM(name="softmax"):
             with m.State("IDLE"):
                 with m.If(is_sw & adv & front.ex):
                     m.d.sync += [u_keys.eq(front.keys), u_first.eq(front.first), u_r.eq(0), u_c.eq(0)]
-                    m.d.sync += [u_i.eq(0), sc_free.eq(0)]
+                    m.d.sync += [u_i.eq(0), a_i.eq(0), sc_free.eq(0)]
                     m.next = "CAPTURE"
             with m.State("CAPTURE"):  # the chain is loaded at the end of this cycle
-                m.d.sync += [step.eq(0), ph.eq(Cat(1, 0, 0, 0, 0))]
+                m.d.sync += [a_on.eq(1), a_step.eq(0), a_load.eq(1), a_mul.eq(0), a_last.eq(0)]
                 m.next = "SCALE"
             with m.State("SCALE"):
-                # the step's actions come from one-hot flags decoded a cycle ahead, not from step
-                nxt = Mux(step == T_SCORE - 1, 0, step + 1)
-                m.d.sync += [
-                    step.eq(nxt),
-                    ph.load.eq(nxt == 0),
-                    ph.mul.eq((nxt >= 1) & (nxt <= MUL_STEPS)),
-                    ph.shift.eq((nxt > MUL_STEPS) & (nxt <= MUL_STEPS + SCALE_STEPS)),
-                    ph.sat.eq(nxt == T_SCORE - 2),
-                    ph.max.eq(nxt == T_SCORE - 1),
-                ]
-                with m.If(ph.load):
-                    m.d.comb += pop.eq(1)
-                    m.d.sync += [mcand.eq(chain[0][: p.W_S].as_signed()), csr.eq(job_cs[1:]), z.eq(0)]
-                    m.d.sync += addend.eq(Mux(job_cs[0], chain[0][: p.W_S].as_signed(), 0))
-                    m.d.sync += [by8.eq(pat8), by1.eq(pat1)]
-                with m.If(ph.mul):
-                    hi = z[MUL_STEPS:].as_signed()
-                    t_add = hi + addend
-                    m.d.sync += [z.eq(Cat(z[1:MUL_STEPS], t_add[0], t_add[1:])), csr.eq(csr >> 1)]
-                    m.d.sync += addend.eq(Mux(csr[0], mcand, 0))  # the next step's
-                with m.If(ph.shift):
-                    m.d.sync += [by8.eq(by8 >> 1), by1.eq(by1 >> 1)]
-                    with m.If(by8[0]):
-                        m.d.sync += z.eq(z >> 8)
-                    with m.Elif(by1[0]):
-                        m.d.sync += z.eq(z >> 1)
-                with m.If(ph.sat):
-                    top = z[XW - 1 :]
-                    in_range = top.all() | ~top.any()
-                    m.d.sync += x_reg.eq(Mux(in_range, z[:XW].as_signed(), Mux(z[-1], x_min, x_max)))
-                with m.If(ph.max):  # running column maximum
-                    m.d.sync += u_i.eq(u_i + 1)
-                    valid_row = u_keys.bit_select(u_r, 1)
-                    with m.If((u_r == 0) | (valid_row & (x_reg > lm))):
-                        m.d.sync += lm.eq(x_reg)
-                    m.d.sync += u_r.eq(u_r + 1)
-                    with m.If(u_r == R - 1):
-                        m.d.sync += [u_r.eq(0), u_c.eq(Mux(u_c == C - 1, 0, u_c + 1)), col_done.eq(1)]
-                    with m.If(u_i == N - 1):
-                        m.next = "FLUSH"
-            with m.State("FLUSH"):  # the last x to the chain's tail; the last column's update
-                m.d.comb += push.eq(1)
+                with m.If(b_on & b_max & (u_i == N - 1)):
+                    m.next = "FLUSH"
+            with m.State("FLUSH"):  # the last column's running max: two steps
                 m.d.sync += u_i.eq(0)
                 m.next = "FLUSH2"
-            with m.State("FLUSH2"):  # ... which ends here
+            with m.State("FLUSH2"):
                 m.next = "EXP2"
             with m.State("EXP2"):
-                m.d.comb += [pop.eq(1), ex[0].eq(1)]
+                m.d.comb += ex[0].eq(1)
                 m.d.sync += [u_i.eq(u_i + 1), u_r.eq(u_r + 1)]
                 with m.If(u_r == R - 1):
                     m.d.sync += [u_r.eq(0), u_c.eq(Mux(u_c == C - 1, 0, u_c + 1))]

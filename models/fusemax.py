@@ -356,11 +356,12 @@ class Timing:
     def of(cls, p: FusemaxParams) -> Timing:
         if p.arch == "compact":
             # per epoch E QK slots, SW, C (F + 1) PV slots; the softmax unit: capture, R C scores
-            # of MUL_STEPS + SCALE_STEPS + 3 cycles, two flush cycles, R C exp2 pops and its four stages
+            # through its multiply stage (one per MUL_STEPS + 1 cycles), the last one's shift stage,
+            # two cycles for the last running max, R C exp2 reads and its five stages
             n = p.R * p.C
             return cls(
                 K_OVH=1 + p.C * (p.F + 1) - p.F,
-                L_RM=8 + n * (MUL_STEPS + SCALE_STEPS + 4),
+                L_RM=12 + n * (MUL_STEPS + 2) + SCALE_STEPS,
                 L_RED=3 + ceil_log2(p.R + 1),
                 T_DIV=p.C * (9 + p.OB + 7) + 1,
                 EX=4,
