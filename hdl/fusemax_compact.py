@@ -69,7 +69,9 @@ class FusemaxCompact(wiring.Component):
         m = Module()
         R, C, E, F, FB, PW, OB = p.R, p.C, p.E, p.F, p.FB, p.PW, p.OB
         N = R * C
-        NPV = C * (F + 1)  # PV slots per epoch
+        U = p.corr_units  # columns updated per PV slot, one read-modify-write unit each
+        NG = C // U  # column groups: column g U + k is group g's in unit k
+        NPV = NG * (F + 1)  # PV slots per epoch
         XW, W_R = p.XW, p.XW - p.FB + 1
         NQ = 9 + OB
         BW = max(8, PW)  # second multiplier operand: q, or p - 1 <= 2^(PW-1) - 1
@@ -118,11 +120,11 @@ class FusemaxCompact(wiring.Component):
         is_qk, is_sw, is_pv = (Signal(name=n) for n in ("is_qk", "is_sw", "is_pv"))
         idx = Signal(range(E), name="idx")
         pf = Signal(range(F + 1), name="pf")
-        pc = Signal(range(C), name="pc")
+        pc = Signal(range(NG), name="pc")  # the column group
         ps = Signal(range(NPV), name="ps")
         sc_free = Signal(init=1, name="sc_free")  # the softmax unit is idle: its p and d are final
         sld = Signal(name="sld")  # pf == F: the PV slots that sum p alone
-        # idx == E - 1, pc == C - 1, ps == NPV - 1, kept as bits: no compare before the control
+        # idx == E - 1, pc == NG - 1, ps == NPV - 1, kept as bits: no compare before the control
         idx_last, pc_last, ps_last = Signal(name="idx_last"), Signal(name="pc_last"), Signal(name="ps_last")
         owned = Signal(2, name="owned")  # bank holds a tile whose division has not ended
         written = Signal(2, name="written")  # ... and its last RNV write has landed
@@ -162,15 +164,15 @@ class FusemaxCompact(wiring.Component):
                 m.d.sync += [idx.eq(0), idx_last.eq(E == 1)]
                 goto("SW")
         with m.If(is_sw & adv):
-            m.d.sync += [pf.eq(0), pc.eq(0), ps.eq(0), sld.eq(0), pc_last.eq(C == 1), ps_last.eq(0)]
+            m.d.sync += [pf.eq(0), pc.eq(0), ps.eq(0), sld.eq(0), pc_last.eq(NG == 1), ps_last.eq(0)]
             with m.If(back.ex):
                 goto("PV")
             with m.Else():
                 frame_end()
         with m.If(is_pv & adv):
-            m.d.sync += [ps.eq(ps + 1), pc.eq(pc + 1), pc_last.eq(pc == C - 2), ps_last.eq(ps == NPV - 2)]
+            m.d.sync += [ps.eq(ps + 1), pc.eq(pc + 1), pc_last.eq(pc == NG - 2), ps_last.eq(ps == NPV - 2)]
             with m.If(pc_last):
-                m.d.sync += [pc.eq(0), pf.eq(pf + 1), sld.eq(pf == F - 1), pc_last.eq(C == 1)]
+                m.d.sync += [pc.eq(0), pf.eq(pf + 1), sld.eq(pf == F - 1), pc_last.eq(NG == 1)]
             with m.If(ps_last):
                 frame_end()
                 with m.If(back.last):
@@ -179,8 +181,8 @@ class FusemaxCompact(wiring.Component):
         # -- slot tags: what an issued slot left in the pipeline behind it -----------------------
         abits = ceil_log2(2 * NPV)
         tag_layout = data.StructLayout(
-            {"qk": 1, "e0": 1, "sw": 1, "front": 1, "pv": 1, "c": range(C), "addr": abits,
-             "first": 1, "d": range(D_MAX + 1), "tdone": 1, "bank": 1}
+            {"qk": 1, "e0": 1, "sw": 1, "front": 1, "pv": 1, "g": range(NG), "addr": abits,
+             "first": 1, "d": data.ArrayLayout(range(D_MAX + 1), U), "tdone": 1, "bank": 1}
         )  # fmt: skip
         T = ceil_log2(R + 1)  # add tree over the rows and the sum of v
         L_SUM = 3 + T  # stage at which a PV slot's column sum is in its register
@@ -193,10 +195,10 @@ class FusemaxCompact(wiring.Component):
             tags[0].sw.eq(is_sw & adv),
             tags[0].front.eq(front.ex),
             tags[0].pv.eq(is_pv & adv),
-            tags[0].c.eq(pc),
+            tags[0].g.eq(pc),
             tags[0].addr.eq(Mux(back.bank, ps + NPV, ps)),
             tags[0].first.eq(back.first),
-            tags[0].d.eq(Array(d_pv)[pc]),
+            *(tags[0].d[k].eq(Array(d_pv[k::U])[pc]) for k in range(U)),
             tags[0].tdone.eq(ps_last & back.last),
             tags[0].bank.eq(back.bank),
         ]
@@ -241,27 +243,31 @@ class FusemaxCompact(wiring.Component):
         sum_a = Signal(signed(8 + ceil_log2(R + 1)), name="sum_a")
         sum_a3 = Signal.like(sum_a, name="sum_a3")
         m.d.sync += [sum_a.eq(sum(opa)), sum_a3.eq(sum_a)]
-        rows = []
-        for r in range(R):
-            sel = _one_hot(m, signed(PW + 8), f"colsel{r}", [(t2.c == c, acc[r][c]) for c in range(C)])
-            reg = Signal(signed(PW + 8), name=f"row{r}")
-            m.d.sync += reg.eq(sel)
-            rows.append(reg)
-        col_sum = _tree(m, [*rows, sum_a3], operator.add, "colsum")
-
-        m.submodules.rnv = rnv = memory.Memory(shape=signed(p.W_RNV), depth=2 * NPV, init=[])
-        wp = rnv.write_port()
-        ra = rnv.read_port()  # reads an address three cycles before its write, never during one
         t_rd, t_sh, t_wr = tags[L_SUM - 3], tags[L_SUM - 1], tags[L_SUM]
-        latched = Signal(signed(p.W_RNV), name="rnv_q")  # a block RAM's output is slow
-        shifted = Signal(signed(p.W_RNV), name="rnv_sh")
-        m.d.sync += [latched.eq(ra.data), shifted.eq(latched >> t_sh.d)]
-        m.d.comb += [
-            ra.addr.eq(t_rd.addr),
-            wp.addr.eq(t_wr.addr),
-            wp.data.eq(Mux(t_wr.first, col_sum, shifted + col_sum)),
-            wp.en.eq(t_wr.pv),
-        ]
+        rnv_rd = []  # per unit: the division unit's read port
+        for k in range(U):
+            rows = []
+            for r in range(R):
+                terms = [(t2.g == g, acc[r][g * U + k]) for g in range(NG)]
+                sel = _one_hot(m, signed(PW + 8), f"colsel{k}_{r}", terms)
+                reg = Signal(signed(PW + 8), name=f"row{k}_{r}")
+                m.d.sync += reg.eq(sel)
+                rows.append(reg)
+            col_sum = _tree(m, [*rows, sum_a3], operator.add, f"colsum{k}")
+            rnv = memory.Memory(shape=signed(p.W_RNV), depth=2 * NPV, init=[])
+            m.submodules[f"rnv{k}"] = rnv
+            wp = rnv.write_port()
+            ra = rnv.read_port()  # reads an address three cycles before its write, never during one
+            rnv_rd.append(rnv.read_port())  # the bank being divided is not written
+            latched = Signal(signed(p.W_RNV), name=f"rnv_q{k}")  # a block RAM's output is slow
+            shifted = Signal(signed(p.W_RNV), name=f"rnv_sh{k}")
+            m.d.sync += [latched.eq(ra.data), shifted.eq(latched >> t_sh.d[k])]
+            m.d.comb += [
+                ra.addr.eq(t_rd.addr),
+                wp.addr.eq(t_wr.addr),
+                wp.data.eq(Mux(t_wr.first, col_sum, shifted + col_sum)),
+                wp.en.eq(t_wr.pv),
+            ]
         with m.If(t_wr.pv & t_wr.tdone):
             m.d.sync += written.bit_select(t_wr.bank, 1).eq(1)
 
@@ -461,12 +467,16 @@ class FusemaxCompact(wiring.Component):
                     m.next = "IDLE"
         # -- the division unit, the output register and the counters -----------------------------
         o = self.o
-        rd = rnv.read_port()  # the bank being divided is not written
         dbank = Signal(name="dbank")
         dqb = Signal(range(p.P_MAX + C + 1), name="dqb")
         df = Signal(range(F), name="df")
         dc = Signal(range(C), name="dc")
-        dn = Signal(range(F * C), name="dn")
+        dk = Signal(range(U), name="dk")  # the unit of column dc
+        dg = Signal(range(NG + 1), name="dg")  # its group
+        dn = Signal(range(F * NG + 1), name="dn")  # the address of (df, dg) in a bank
+        rd_addr = Signal(range(2 * NPV), name="rd_addr")
+        rd_data = Array(rd.data for rd in rnv_rd)[dk]
+        m.d.comb += [rd.addr.eq(rd_addr) for rd in rnv_rd]
         dcount = Signal(range(NQ + 1), name="dcount")
         divisor = Signal(p.W_RD, name="divisor")
         n = Signal(signed(p.W_RNV), name="n")
@@ -487,17 +497,17 @@ class FusemaxCompact(wiring.Component):
             with m.State("IDLE"):
                 with m.If(running & written.bit_select(dbank, 1)):
                     m.d.sync += [live.eq(Cat(dqb + c < P for c in range(C))), tile_end.eq(dqb + C >= P)]
-                    m.d.sync += [df.eq(0), dc.eq(0), dn.eq(0)]
+                    m.d.sync += [df.eq(0), dc.eq(0), dk.eq(0), dg.eq(0), dn.eq(0)]
                     m.next = "READ_RD"
             with m.State("READ_RD"):
-                m.d.comb += rd.addr.eq(base + F * C + dc)
+                m.d.comb += rd_addr.eq(base + F * NG + dg)
                 m.next = "READ_N"
             with m.State("READ_N"):
-                m.d.comb += rd.addr.eq(base + dn)
-                m.d.sync += divisor.eq(rd.data[: p.W_RD])
+                m.d.comb += rd_addr.eq(base + dn)
+                m.d.sync += divisor.eq(rd_data[: p.W_RD])
                 m.next = "LATCH"
             with m.State("LATCH"):  # a block RAM's output is slow: register it before using it
-                m.d.sync += n.eq(rd.data)
+                m.d.sync += n.eq(rd_data)
                 m.next = "ABS"
             with m.State("ABS"):
                 m.d.sync += [nabs.eq(Mux(n < 0, -n, n)), neg.eq(n < 0)]
@@ -527,11 +537,13 @@ class FusemaxCompact(wiring.Component):
             with m.State("LANE"):  # sign applied, 0 for padding
                 m.d.sync += [
                     Array(lanes)[dc].eq(Mux(live.bit_select(dc, 1), Mux(neg, -mag, mag), 0)),
-                    dn.eq(dn + 1),
                     dc.eq(dc + 1),
+                    dk.eq(dk + 1),
                 ]
+                with m.If(dk == U - 1):
+                    m.d.sync += [dk.eq(0), dg.eq(dg + 1), dn.eq(dn + 1)]
                 with m.If(dc == C - 1):
-                    m.d.sync += dc.eq(0)
+                    m.d.sync += [dc.eq(0), dg.eq(0)]
                     m.next = "EMIT"
                 with m.Else():
                     m.next = "READ_RD"

@@ -62,6 +62,7 @@ class FusemaxParams:
     # False lets synthesis merge them and drop their unused bits (small FPGAs, fewer flip-flops)
     keep_copies: bool = True
     arch: str = "array"
+    corr_units: int = 1  # compact: read-modify-write units, each updating a column per PV slot
 
     def check(self) -> FusemaxParams:
         for name, lo, hi in (
@@ -86,6 +87,10 @@ class FusemaxParams:
             raise ValueError(f"exp2_unit = {self.exp2_unit!r}: use one of {', '.join(EXP2_UNITS)}")
         if self.arch not in ARCHS:
             raise ValueError(f"arch = {self.arch!r}: use one of {', '.join(ARCHS)}")
+        if self.arch == "array" and self.corr_units != 1:
+            raise ValueError(f"corr_units = {self.corr_units} is an option of arch 'compact'")
+        if not (1 <= self.corr_units <= self.C and self.C % self.corr_units == 0):
+            raise ValueError(f"corr_units = {self.corr_units} must divide C = {self.C}")
         if self.arch == "compact":
             array_only = {"interleave": True, "divider": "column", "scale_shift": "barrel", "exp2_unit": "pe"}
             for name, value in array_only.items():
@@ -355,12 +360,12 @@ class Timing:
     @classmethod
     def of(cls, p: FusemaxParams) -> Timing:
         if p.arch == "compact":
-            # per epoch E QK slots, SW, C (F + 1) PV slots; the softmax unit: capture, R C scores
+            # per epoch E QK slots, SW, C / corr_units (F + 1) PV slots; the softmax unit: capture, R C scores
             # through its multiply stage (one per MUL_STEPS + 1 cycles), the last one's shift stage,
             # two cycles for the last running max, R C exp2 reads and its five stages
             n = p.R * p.C
             return cls(
-                K_OVH=1 + p.C * (p.F + 1) - p.F,
+                K_OVH=1 + p.C // p.corr_units * (p.F + 1) - p.F,
                 L_RM=12 + n * (MUL_STEPS + 2) + SCALE_STEPS,
                 L_RED=3 + ceil_log2(p.R + 1),
                 T_DIV=p.C * (9 + p.OB + 7) + 1,
@@ -438,7 +443,7 @@ def _cycles_compact(M1: int, P1: int, p: FusemaxParams, t: Timing) -> int:
     G = M1 * P1
     now, free = 1, 0
     bank_free, div_idle = [0, 0], 0
-    npv = p.C * (p.F + 1)
+    npv = p.C // p.corr_units * (p.F + 1)
     for g in range(G + 1):
         if g < G:
             now += p.E

@@ -21,7 +21,7 @@ def test_tiny_bit_exact_under_backpressure(build_root, sim, interleave, divider,
     microarchitecture."""
     sets = [f"interleave={interleave}", f"divider={divider}", f"scale_shift={shift}"]
     if interleave == "compact":
-        sets = ["arch=compact"]
+        sets = ["arch=compact", "corr_units=2"]
     if shift == "serial":
         sets += ["exp2_unit=column", "keep_copies=false"]
     cfg = registry.resolve("fusemax", preset="tiny", sets=sets)

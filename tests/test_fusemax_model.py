@@ -141,6 +141,10 @@ def test_bad_inputs_are_named():
         fm.FusemaxParams(arch="mesh").check()
     with pytest.raises(ValueError, match="interleave = False is an option of arch 'array'"):
         fm.FusemaxParams(arch="compact", interleave=False).check()
+    with pytest.raises(ValueError, match="corr_units = 2 is an option of arch 'compact'"):
+        fm.FusemaxParams(corr_units=2).check()
+    with pytest.raises(ValueError, match="corr_units = 3 must divide C = 4"):
+        fm.FusemaxParams(arch="compact", C=4, corr_units=3).check()
 
 
 # -- cycle model ----------------------------------------------------------------------------------

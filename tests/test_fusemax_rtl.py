@@ -126,7 +126,7 @@ def test_random_small_builds_and_jobs(seed):
     R, C = int(rng.choice([1, 2, 3, 4])), int(rng.choice([1, 2, 3]))
     E, F = int(rng.choice([1, 2, 7])), int(rng.choice([1, 3, 5]))
     options = (
-        {"arch": "compact"}
+        {"arch": "compact", "corr_units": C if seed % 2 else 1}
         if seed >= 6
         else {
             "interleave": bool(seed % 2),
@@ -165,7 +165,7 @@ def test_fixed_point_widths(FB, PW):
         )
         for M, Cs, SH in ((7, 65535, 8), (9, 40000, 12), (4, 65535, 0), (11, 3000, 10))
     ]
-    for options in ({"exp2_unit": "pe"}, {"exp2_unit": "column"}, {"arch": "compact"}):
+    for options in ({"exp2_unit": "pe"}, {"exp2_unit": "column"}, {"arch": "compact", "corr_units": 2}):
         p = fm.FusemaxParams(R=3, C=2, E=5, F=2, M_MAX=16, P_MAX=8, FB=FB, PW=PW, OB=4, **options)
         check(p, jobs, seed=FB, gap=0.3)
 
@@ -232,7 +232,8 @@ def test_spec_corner_cases(shape, arch):
     """Every corner case of spec §3.5 on arrays with R = 1 / C = 1, E = 1, F = 1 and E < L_RM,
     with and without back-pressure; the cases that name a property of the result check it too."""
     R, C, E, F = shape
-    p = fm.FusemaxParams(R=R, C=C, E=E, F=F, M_MAX=64, P_MAX=64, OB=8, arch=arch)
+    units = {"corr_units": C} if arch == "compact" and C > 1 else {}  # and 1 at C = 1
+    p = fm.FusemaxParams(R=R, C=C, E=E, F=F, M_MAX=64, P_MAX=64, OB=8, arch=arch, **units)
     assert E < p.timing.L_RM
     rng = np.random.default_rng(sum(shape))
     for name, jobs in _corner_jobs(p, rng).items():

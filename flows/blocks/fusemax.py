@@ -82,6 +82,14 @@ class FusemaxBlock(Block):
             "'array' (the spec's PEs) or 'compact' (MAC-only PEs; one softmax, correction and division unit)",
             choices=model.ARCHS,
         ),  # fmt: skip
+        Param(
+            "corr_units",
+            int,
+            1,
+            "compact: RNV/RD read-modify-write units (divides C; PV takes C / corr_units (F + 1) slots)",
+            1,
+            64,
+        ),  # fmt: skip
         Param("M", int, 40, "Stimulus: keys of the first job", 0, 65536),
         Param("P", int, 12, "Stimulus: queries of the first job", 0, 65536),
         Param("t", float, 2.0, "Stimulus: temperature of Q (Q = t N(0,1), K, V = N(0,1), int8)", 0.0, 100.0),
@@ -118,6 +126,7 @@ class FusemaxBlock(Block):
             "exp2_unit": "pe" if compact else str(rng.choice(model.EXP2_UNITS)),
             "keep_copies": bool(rng.random() < 0.5),
             "arch": "compact" if compact else "array",
+            "corr_units": int(rng.choice([u for u in range(1, C + 1) if C % u == 0])) if compact else 1,
             "M": int(rng.choice([1, max(1, R - 1), R, R + 1, int(rng.integers(1, M_MAX + 1))])),
             "P": int(rng.choice([1, max(1, C - 1), C + 1, int(rng.integers(1, P_MAX + 1))])),
             "t": float(rng.choice([0.5, 2.0, 8.0])),
