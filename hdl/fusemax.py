@@ -59,6 +59,22 @@ def signature_members(p: FusemaxParams) -> dict:
     }
 
 
+def count_job(m: Module, dut: wiring.Component, running: Signal, *, mac, stall_in) -> None:
+    """The counters of spec §3.3 while a job runs (cleared by the caller when ``cfg`` is taken), and
+    the job's end at the last ``o`` handshake."""
+    o = dut.o
+    with m.If(running):
+        m.d.sync += dut.perf_busy.eq(dut.perf_busy + 1)
+        with m.If(mac):
+            m.d.sync += dut.perf_mac.eq(dut.perf_mac + 1)
+        with m.If(stall_in):
+            m.d.sync += dut.perf_stall_in.eq(dut.perf_stall_in + 1)
+        with m.If(o.valid & ~o.ready):
+            m.d.sync += dut.perf_stall_out.eq(dut.perf_stall_out + 1)
+        with m.If(o.valid & o.ready & o.payload.last):
+            m.d.sync += running.eq(0)
+
+
 def _tree(m: Module, leaves: list, op, name: str):
     """A registered reduction tree: ceil(log2(n)) stages, each a register of pairwise results (an odd
     element is carried through a register). Zero stages for one leaf."""
@@ -766,16 +782,7 @@ class FusemaxArray(wiring.Component):
                         m.next = "LOAD"
 
         # -- job start, end and counters --------------------------------------------------------
-        with m.If(running):
-            m.d.sync += self.perf_busy.eq(self.perf_busy + 1)
-            with m.If(adv & (is_qk | is_pv)):
-                m.d.sync += self.perf_mac.eq(self.perf_mac + 1)
-            with m.If(stall_in):
-                m.d.sync += self.perf_stall_in.eq(self.perf_stall_in + 1)
-            with m.If(o.valid & ~o.ready):
-                m.d.sync += self.perf_stall_out.eq(self.perf_stall_out + 1)
-            with m.If(o.valid & o.ready & o.payload.last):
-                m.d.sync += running.eq(0)
+        count_job(m, self, running, mac=adv & (is_qk | is_pv), stall_in=stall_in)
         with m.If(start):
             m.d.sync += [
                 M.eq(cfgp.M),

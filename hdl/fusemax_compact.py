@@ -1,6 +1,7 @@
 """RTL of the ``fusemax`` block's compact microarchitecture (``arch = "compact"``): PEs that only
-multiply and accumulate, one softmax unit and one correction unit shared by the whole array, for
-FPGAs too small for :class:`~neurohdl.hdl.fusemax.FusemaxArray` (the iCE40 UP5K's 2 x 4).
+multiply and accumulate, one softmax unit, ``corr_units`` correction units and one divider shared by
+the whole array, for FPGAs too small for :class:`~neurohdl.hdl.fusemax.FusemaxArray` (the iCE40
+UP5K's 2 x 4).
 
 Same ports, numerics and golden model (:func:`neurohdl.models.fusemax.attention_int`) as the array;
 only timing differs, replayed exactly by :func:`~neurohdl.models.fusemax.cycles`.
@@ -10,12 +11,14 @@ The array runs frames, each ``QK(g) SW PV(g-1)``:
 * ``QK``: E slots, every PE accumulates ``S = sum_e Q K`` in its multiplier's output register.
 * ``SW``: one slot that waits for the softmax unit to be idle (so p of epoch g-1 is complete),
   loads every PE's second operand with its ``p - 1`` and, a cycle later, captures every S into a
-  shift chain, from which the softmax unit then scales, takes the column maxima, updates the
-  running maxima and evaluates exp2, one score at a time, while the array goes on.
-* ``PV``: C (F + 1) slots, f major: slot (f, c) sums column c's products ``(p - 1) v`` over the
-  rows plus ``sum_r v`` (= ``sum_r p v``; p - 1 fits a signed PW-bit operand where p = 2^(PW-1)
-  does not, so one 16 x 16 DSP does both products at PW = 16), and slot (F, c) does the same with
-  v = 1, giving SLD. One read-modify-write per slot updates RNV[f, c] (RD at f = F) in one memory.
+  shift chain, from which the softmax unit then scales (multiply, then shift, two scores in
+  flight), takes the column maxima, updates the running maxima and evaluates exp2, while the array
+  goes on.
+* ``PV``: C / U (F + 1) slots for U = ``corr_units``, f major: slot (f, g) sums, for each unit k,
+  column gU + k's products ``(p - 1) v`` over the rows plus ``sum_r v`` (= ``sum_r p v``; p - 1
+  fits a signed PW-bit operand where p = 2^(PW-1) does not, so one 16 x 16 DSP does both products
+  at PW = 16), and slot (F, g) does the same with v = 1, giving SLD. Each unit's read-modify-write
+  updates RNV[f, c] (RD at f = F) in its own memory.
 
 A division unit takes each finished tile's memory bank, one division at a time.
 """
@@ -27,18 +30,17 @@ import operator
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 
-from ..models.fusemax import D_MAX, SCALE_STEPS, FusemaxParams, Timing, exp2_table
+from ..models.fusemax import D_MAX, MUL_STEPS, SCALE_STEPS, FusemaxParams, Timing, exp2_table
 from ..models.ints import ceil_log2
-from .fusemax import _one_hot, _tree, signature_members
+from .fusemax import _one_hot, _tree, count_job, signature_members
 
 __all__ = ["FusemaxCompact"]
-
-MUL_STEPS = 16  # the softmax unit multiplies S by Cs one bit of Cs per cycle
 
 
 class FusemaxCompact(wiring.Component):
     """FuseMax-style attention with multiply-accumulate-only PEs and shared softmax, correction and
-    division units.
+    division units (spec §3 ports and counters; ``perf_mac`` counts a PV step once per f, when its
+    last column group issues).
 
     Parameters
     ----------
@@ -563,16 +565,7 @@ class FusemaxCompact(wiring.Component):
                     with m.Else():
                         m.next = "READ_RD"
 
-        with m.If(running):
-            m.d.sync += self.perf_busy.eq(self.perf_busy + 1)
-            with m.If(adv & (is_qk | (need_v & pc_last))):
-                m.d.sync += self.perf_mac.eq(self.perf_mac + 1)
-            with m.If(stall_in):
-                m.d.sync += self.perf_stall_in.eq(self.perf_stall_in + 1)
-            with m.If(o.valid & ~o.ready):
-                m.d.sync += self.perf_stall_out.eq(self.perf_stall_out + 1)
-            with m.If(o.valid & o.ready & o.payload.last):
-                m.d.sync += running.eq(0)
+        count_job(m, self, running, mac=adv & (is_qk | (need_v & pc_last)), stall_in=stall_in)
         with m.If(start):
             m.d.sync += [
                 M.eq(cfgp.M),
