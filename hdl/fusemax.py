@@ -75,6 +75,35 @@ def count_job(m: Module, dut: wiring.Component, running: Signal, *, mac, stall_i
             m.d.sync += running.eq(0)
 
 
+def next_epoch(m: Module, domain: str, d: data.View, nxt: data.View, *, R: int, C: int, M, P) -> None:
+    """``nxt`` becomes the epoch after the descriptor ``d`` (in ``domain``): the next R keys, or the
+    next tile's first epoch after the last (``ex`` low after the job's last). The bits that say
+    where an epoch stands (``last``, ``tlast``, ``keys``) are computed here, a step ahead, so no
+    compare sits in front of the control; ``par``, if the layout has it, flips every epoch."""
+    flip = [nxt.par.eq(~d.par)] if "par" in d.shape().members else []
+    m.d[domain] += nxt.eq(d)
+    with m.If(d.last):
+        m.d[domain] += [
+            nxt.kb.eq(0),
+            nxt.first.eq(1),
+            nxt.last.eq(R >= M),
+            nxt.keys.eq(Cat(r < M for r in range(R))),
+            nxt.qb.eq(d.qb + C),
+            nxt.tlast.eq(d.qb + 2 * C >= P),
+            nxt.bank.eq(~d.bank),
+            nxt.ex.eq(~d.tlast),
+            *flip,
+        ]
+    with m.Else():
+        m.d[domain] += [
+            nxt.kb.eq(d.kb + R),
+            nxt.last.eq(d.kb + 2 * R >= M),
+            nxt.keys.eq(Cat(d.kb + R + r < M for r in range(R))),
+            nxt.first.eq(0),
+            *flip,
+        ]
+
+
 def _tree(m: Module, leaves: list, op, name: str):
     """A registered reduction tree: ceil(log2(n)) stages, each a register of pairwise results (an odd
     element is carried through a register). Zero stages for one leaf."""
@@ -208,27 +237,7 @@ class FusemaxArray(wiring.Component):
             nxt = Signal(desc, name=f"next_{d.as_value().name}")
             # Every field in one If/Else: a lone statement becomes its own ``always @*`` that
             # Icarus never runs at time 0 (the X then circulates through front.par for good).
-            m.d.comb += nxt.eq(d)
-            with m.If(d.last):
-                m.d.comb += [
-                    nxt.kb.eq(0),
-                    nxt.first.eq(1),
-                    nxt.last.eq(R >= M),
-                    nxt.keys.eq(Cat(r < M for r in range(R))),
-                    nxt.qb.eq(d.qb + C),
-                    nxt.tlast.eq(d.qb + 2 * C >= P),
-                    nxt.bank.eq(~d.bank),
-                    nxt.ex.eq(~d.tlast),
-                    nxt.par.eq(~d.par),
-                ]
-            with m.Else():
-                m.d.comb += [
-                    nxt.kb.eq(d.kb + R),
-                    nxt.last.eq(d.kb + 2 * R >= M),
-                    nxt.keys.eq(Cat(d.kb + R + r < M for r in range(R))),
-                    nxt.first.eq(0),
-                    nxt.par.eq(~d.par),
-                ]
+            next_epoch(m, "comb", d, nxt, R=R, C=C, M=M, P=P)
             return nxt
 
         front_next = advance(front)

@@ -32,7 +32,7 @@ from amaranth.lib import data, memory, wiring
 
 from ..models.fusemax import D_MAX, MUL_STEPS, SCALE_STEPS, FusemaxParams, Timing, exp2_table
 from ..models.ints import ceil_log2
-from .fusemax import _one_hot, _tree, count_job, signature_members
+from .fusemax import _one_hot, _tree, count_job, next_epoch, signature_members
 
 __all__ = ["FusemaxCompact"]
 
@@ -98,25 +98,7 @@ class FusemaxCompact(wiring.Component):
         back = Signal(desc, name="back")
         # A register: a frame lasts two cycles at the least, so it follows front in time.
         front_next = Signal(desc, name="front_next")
-        m.d.sync += front_next.eq(front)
-        with m.If(front.last):  # the next tile's first epoch, or nothing after the job's last
-            m.d.sync += [
-                front_next.kb.eq(0),
-                front_next.first.eq(1),
-                front_next.last.eq(R >= M),
-                front_next.keys.eq(Cat(r < M for r in range(R))),
-                front_next.qb.eq(front.qb + C),
-                front_next.tlast.eq(front.qb + 2 * C >= P),
-                front_next.bank.eq(~front.bank),
-                front_next.ex.eq(~front.tlast),
-            ]
-        with m.Else():
-            m.d.sync += [
-                front_next.kb.eq(front.kb + R),
-                front_next.last.eq(front.kb + 2 * R >= M),
-                front_next.keys.eq(Cat(front.kb + R + r < M for r in range(R))),
-                front_next.first.eq(0),
-            ]
+        next_epoch(m, "sync", front, front_next, R=R, C=C, M=M, P=P)
 
         # -- slot control ------------------------------------------------------------------------
         is_qk, is_sw, is_pv = (Signal(name=n) for n in ("is_qk", "is_sw", "is_pv"))
