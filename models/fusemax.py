@@ -29,8 +29,9 @@ SCALE_STEPS = 5 + 7  # SH <= 47: at most five steps by 8, then at most seven by 
 # its R rows in turn (R - 1 more cycles, 1/R of the block RAMs)
 EXP2_UNITS = ("pe", "column")
 # "array": the spec's R x C PEs with scaling and exp2 in every PE and a correction unit per column;
-# "compact": multiply-accumulate-only PEs with one softmax, correction and division unit for the
-# array (about half the MAC utilisation at C = 4, for FPGAs too small for the array)
+# "compact": multiply-accumulate-only PEs with one softmax unit, corr_units correction units and one
+# divider for the array (U 0.39 / 0.66 / 0.76 with 1 / 2 / 4 correction units at 2 x 4, E = F = 64),
+# for FPGAs too small for the array
 ARCHS = ("array", "compact")
 MUL_STEPS = 16  # the compact softmax unit multiplies S by Cs one bit of Cs per cycle
 D_MAX = 63  # numpy shifts by >= 64 are undefined; any clamp >= the RNV width gives the same bits
@@ -88,7 +89,7 @@ class FusemaxParams:
         if self.arch not in ARCHS:
             raise ValueError(f"arch = {self.arch!r}: use one of {', '.join(ARCHS)}")
         if self.arch == "array" and self.corr_units != 1:
-            raise ValueError(f"corr_units = {self.corr_units} is an option of arch 'compact'")
+            raise ValueError(f"corr_units = {self.corr_units} is an option of arch 'compact': leave it at 1")
         if not (1 <= self.corr_units <= self.C and self.C % self.corr_units == 0):
             raise ValueError(f"corr_units = {self.corr_units} must divide C = {self.C}")
         if self.arch == "compact":

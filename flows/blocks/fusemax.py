@@ -79,7 +79,7 @@ class FusemaxBlock(Block):
             "arch",
             str,
             "array",
-            "'array' (the spec's PEs) or 'compact' (MAC-only PEs; one softmax, correction and division unit)",
+            "'array' (the spec's PEs) or 'compact' (MAC-only PEs; shared softmax, correction, divider)",
             choices=model.ARCHS,
         ),  # fmt: skip
         Param(
